@@ -1,0 +1,29 @@
+"""Backend-free math shared by the Lava process models and the references.
+
+Plain functions on numpy arrays or torch tensors (via ``array_api_compat``).
+"""
+
+from lavaplast.core.metaplastic import (
+    adam_direction,
+    adam_moments_,
+    check_meta,
+    f_meta,
+    metaplastic_adam_step_,
+    metaplastic_sgd_step_,
+    metaplastic_update,
+    metaplastic_update_,
+)
+from lavaplast.core.quantize import binarize, ternarize
+
+__all__ = [
+    "adam_direction",
+    "adam_moments_",
+    "binarize",
+    "check_meta",
+    "f_meta",
+    "metaplastic_adam_step_",
+    "metaplastic_sgd_step_",
+    "metaplastic_update",
+    "metaplastic_update_",
+    "ternarize",
+]
