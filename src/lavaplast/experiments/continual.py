@@ -1,0 +1,247 @@
+"""Continual learning with metaplastic binary synapses (ALGORITHMS.md section 1).
+
+:func:`run_continual` trains one network on a stream of tasks and, after every
+epoch, tests it on every task seen so far, with and without the task's saved
+BatchNorm parameters. It writes ``results.json``, ``history.csv``,
+``accuracy.png`` and a ``checkpoint.pt`` that lets an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from lavaplast.data import Task, make_tasks
+from lavaplast.experiments.config import ContinualConfig
+from lavaplast.experiments.report import plot_accuracy, write_history_csv
+from lavaplast.reference import (
+    BNN,
+    EWC,
+    FullPrecisionMLP,
+    MetaplasticAdam,
+    batchnorm_state,
+    load_batchnorm_state,
+)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def build_tasks(config: ContinualConfig) -> list[Task]:
+    """The task stream the config asks for (merged into one task if ``joint``)."""
+    common = dict(data_dir=config.data_dir, train_limit=config.train_limit, test_limit=config.test_limit)
+    if config.protocol == "permuted":
+        tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, seed=config.seed,
+                           permute_first=config.permute_first, **common)
+    elif config.protocol == "sequence":
+        tasks = make_tasks("sequence", names=config.datasets, **common)
+    elif config.protocol == "stream":
+        tasks = make_tasks("stream", dataset=config.dataset, n_subsets=config.n_subsets, seed=config.seed, **common)
+    else:
+        tasks = make_tasks("split", dataset=config.dataset, **common)
+    return tasks
+
+
+def build_model(config: ContinualConfig, n_inputs: int, n_classes: int) -> torch.nn.Module:
+    sizes = [n_inputs, *config.hidden, n_classes]
+    cls = BNN if config.model == "bnn" else FullPrecisionMLP
+    return cls(sizes, batchnorm=config.batchnorm)
+
+
+def build_optimizer(config: ContinualConfig, model: torch.nn.Module) -> MetaplasticAdam:
+    """One parameter group per weight layer (its own ``meta``), one for the rest."""
+    layers = model.linear_layers()
+    groups = [{"params": [layer.weight], "meta": m} for layer, m in zip(layers, config.layer_meta())]
+    in_groups = {id(layer.weight) for layer in layers}
+    rest = [p for p in model.parameters() if id(p) not in in_groups]
+    if rest:
+        groups.append({"params": rest, "meta": 0.0})
+    return MetaplasticAdam(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """Test accuracy of ``model`` on (x, y), in percent."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start:start + batch_size])
+        correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
+    return 100.0 * correct / len(x)
+
+
+def _joint_task(tasks: list[Task]) -> Task:
+    return Task(
+        name="joint",
+        x_train=np.concatenate([t.x_train for t in tasks]),
+        y_train=np.concatenate([t.y_train for t in tasks]),
+        x_test=tasks[0].x_test,
+        y_test=tasks[0].y_test,
+        n_classes=tasks[0].n_classes,
+    )
+
+
+class _Progress:
+    """tqdm over batches when enabled, a no-op otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __call__(self, iterable, **kwargs):
+        if not self.enabled:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, leave=False, **kwargs)
+
+
+def run_continual(
+    config: ContinualConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    tasks: Optional[list[Task]] = None,
+) -> dict:
+    """Train on the task stream of ``config``; return (and save) the results.
+
+    ``tasks`` overrides the stream built from the config (the config still
+    records the settings). With ``resume``, a run continues from the
+    ``checkpoint.pt`` in ``out_dir`` written after its last finished epoch;
+    the checkpoint's config must equal ``config``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    tasks = build_tasks(config) if tasks is None else tasks
+    eval_tasks = tasks
+    train_tasks = [_joint_task(tasks)] if config.joint else tasks
+    to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    test_sets = [(to_torch(t.x_test), to_torch(t.y_test)) for t in eval_tasks]
+    n_inputs = tasks[0].x_train.shape[1]
+    model = build_model(config, n_inputs, tasks[0].n_classes)
+    optimizer = build_optimizer(config, model)
+    ewc = EWC(model, config.ewc_lambda) if config.ewc_lambda > 0 else None
+    bn_saved: list[dict] = []
+    history: list[dict] = []
+    start_task, start_epoch, elapsed = 0, 0, 0.0
+
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if ckpt["config"] != config.to_dict():
+            raise ValueError(f"{ckpt_path} was written by a run with another config; use a new --out folder")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ewc is not None:
+            ewc.load_state_dict(ckpt["ewc"])
+        bn_saved, history = ckpt["bn_saved"], ckpt["history"]
+        start_task, start_epoch, elapsed = ckpt["task"], ckpt["epoch"], ckpt["elapsed"]
+        log(f"resuming from {ckpt_path}: task {start_task + 1}, epoch {start_epoch + 1}")
+
+    bar = _Progress(progress)
+    # Tasks that share one test set (stream learning) are evaluated once.
+    shared_test = len({id(t.x_test) for t in eval_tasks}) == 1 and len(eval_tasks) > 1
+    for ti in range(start_task, len(train_tasks)):
+        task = train_tasks[ti]
+        x_train, y_train = to_torch(task.x_train), to_torch(task.y_train)
+        if ti > start_task or start_epoch == 0:
+            if config.reset_optimizer and ti > 0:
+                optimizer = build_optimizer(config, model)
+        for epoch in range(start_epoch if ti == start_task else 0, config.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + ti * 1009 + epoch)
+            order = torch.randperm(len(x_train), generator=gen)
+            total_loss, n_batches = 0.0, 0
+            desc = f"task {ti + 1}/{len(train_tasks)} epoch {epoch + 1}/{config.epochs}"
+            for start in bar(range(0, len(order), config.batch_size), desc=desc, unit="batch"):
+                idx = order[start:start + config.batch_size]
+                if len(idx) < 2 and config.batchnorm != "none":
+                    continue  # batch-statistic BatchNorm needs two samples
+                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+                if ewc is not None:
+                    loss = loss + ewc.penalty()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item()
+                n_batches += 1
+            elapsed += time.perf_counter() - t0
+            last_epoch = epoch == config.epochs - 1
+            if last_epoch:
+                bn_saved = bn_saved[:ti] + [batchnorm_state(model)]
+                if ewc is not None and ti < len(train_tasks) - 1:
+                    ewc.consolidate(_fisher_batches(x_train, y_train, config, ti))
+            row = _evaluate_seen(model, eval_tasks, test_sets, ti, bn_saved, config, shared_test)
+            row.update(task=ti + 1, epoch=epoch + 1, train_loss=total_loss / max(n_batches, 1),
+                       train_seconds=round(elapsed, 3))
+            history.append(row)
+            accs = " ".join(f"{a:5.1f}" for a in row["acc"])
+            log(f"{desc}  loss {row['train_loss']:.3f}  acc per task: {accs}")
+            torch.save(
+                dict(config=config.to_dict(), model=model.state_dict(), optimizer=optimizer.state_dict(),
+                     ewc=ewc.state_dict() if ewc is not None else None, bn_saved=bn_saved, history=history,
+                     task=ti + (1 if last_epoch else 0), epoch=0 if last_epoch else epoch + 1, elapsed=elapsed),
+                ckpt_path,
+            )
+        start_epoch = 0
+
+    results = _results(config, history, eval_tasks, elapsed)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    write_history_csv(history, out_dir / "history.csv")
+    plot_accuracy(results, out_dir / "accuracy.png")
+    return results
+
+
+def _fisher_batches(x, y, config: ContinualConfig, ti: int):
+    gen = torch.Generator().manual_seed(config.seed + 7919 * (ti + 1))
+    order = torch.randperm(len(x), generator=gen)
+    for b in range(min(config.fisher_batches, len(x) // config.batch_size)):
+        idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+        yield x[idx], y[idx]
+
+
+def _evaluate_seen(model, eval_tasks, test_sets, ti, bn_saved, config, shared_test) -> dict:
+    """Accuracy on every task seen so far, with the current and the saved BatchNorm."""
+    seen = len(eval_tasks) if config.joint else ti + 1
+    if shared_test:
+        seen = 1
+    current = batchnorm_state(model)
+    acc_shared, acc_task_bn = [], []
+    for k in range(seen):
+        x, y = test_sets[k]
+        acc_shared.append(evaluate(model, x, y, config.eval_batch_size))
+        if k < len(bn_saved) and k < ti and not config.joint:
+            load_batchnorm_state(model, bn_saved[k])
+            acc_task_bn.append(evaluate(model, x, y, config.eval_batch_size))
+            load_batchnorm_state(model, current)
+        else:
+            acc_task_bn.append(acc_shared[-1])
+    acc = acc_task_bn if config.task_bn else acc_shared
+    return dict(acc=acc, acc_task_bn=acc_task_bn, acc_shared_bn=acc_shared)
+
+
+def _results(config: ContinualConfig, history: list[dict], tasks: list[Task], elapsed: float) -> dict:
+    last = history[-1]
+    names = [t.name for t in tasks][: len(last["acc"])]
+    mean = lambda v: float(np.mean(v))  # noqa: E731
+    return dict(
+        config=config.to_dict(),
+        task_names=names,
+        history=history,
+        final_accuracy=last["acc"],
+        final_accuracy_task_bn=last["acc_task_bn"],
+        final_accuracy_shared_bn=last["acc_shared_bn"],
+        mean_final_accuracy=mean(last["acc"]),
+        mean_final_accuracy_task_bn=mean(last["acc_task_bn"]),
+        mean_final_accuracy_shared_bn=mean(last["acc_shared_bn"]),
+        train_seconds=round(elapsed, 2),
+        torch_version=torch.__version__,
+    )

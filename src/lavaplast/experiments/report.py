@@ -1,0 +1,49 @@
+"""Saving and plotting experiment results."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def write_history_csv(history: list[dict], path: str | Path) -> None:
+    """One row per (training epoch, tested task): both accuracies."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task_trained", "epoch", "tested_task", "acc", "acc_task_bn", "acc_shared_bn", "train_loss"])
+        for row in history:
+            for k, acc in enumerate(row["acc"]):
+                writer.writerow([row["task"], row["epoch"], k + 1, f"{acc:.2f}",
+                                 f"{row['acc_task_bn'][k]:.2f}", f"{row['acc_shared_bn'][k]:.2f}",
+                                 f"{row['train_loss']:.4f}"])
+
+
+def plot_accuracy(results: dict, path: str | Path, title: str | None = None) -> None:
+    """Test accuracy of every task after each training epoch, one line per task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = results["history"]
+    cfg = results["config"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    n_tasks = max(len(r["acc"]) for r in history)
+    names = results.get("task_names") or [f"task {k + 1}" for k in range(n_tasks)]
+    for k in range(n_tasks):
+        xs = [i + 1 for i, r in enumerate(history) if len(r["acc"]) > k]
+        ys = [r["acc"][k] for r in history if len(r["acc"]) > k]
+        ax.plot(xs, ys, marker="o", ms=3, label=names[k] if k < len(names) else f"task {k + 1}")
+    boundaries = [i + 0.5 for i in range(1, len(history)) if history[i]["task"] != history[i - 1]["task"]]
+    for b in boundaries:
+        ax.axvline(b, color="grey", lw=0.5, ls=":")
+    ax.set_xlabel("training epoch (all tasks)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    meta = cfg.get("meta")
+    ax.set_title(title or f"{cfg['protocol']}  meta={meta}  ewc={cfg.get('ewc_lambda', 0)}  lr={cfg['lr']}")
+    if n_tasks <= 12:
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
