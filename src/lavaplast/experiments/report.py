@@ -18,32 +18,55 @@ def write_history_csv(history: list[dict], path: str | Path) -> None:
                                  f"{row['train_loss']:.4f}"])
 
 
-def plot_accuracy(results: dict, path: str | Path, title: str | None = None) -> None:
-    """Test accuracy of every task after each training epoch, one line per task."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _draw_history(ax, results: dict) -> None:
+    """Accuracy of each task after every training epoch; dotted lines at task switches."""
     history = results["history"]
-    cfg = results["config"]
-    fig, ax = plt.subplots(figsize=(7, 4))
     n_tasks = max(len(r["acc"]) for r in history)
-    names = results.get("task_names") or [f"task {k + 1}" for k in range(n_tasks)]
+    names = list(results.get("task_names") or [])
+    names += [f"task {k + 1}" for k in range(len(names), n_tasks)]
     for k in range(n_tasks):
         xs = [i + 1 for i, r in enumerate(history) if len(r["acc"]) > k]
         ys = [r["acc"][k] for r in history if len(r["acc"]) > k]
-        ax.plot(xs, ys, marker="o", ms=3, label=names[k] if k < len(names) else f"task {k + 1}")
-    boundaries = [i + 0.5 for i in range(1, len(history)) if history[i]["task"] != history[i - 1]["task"]]
-    for b in boundaries:
-        ax.axvline(b, color="grey", lw=0.5, ls=":")
+        ax.plot(xs, ys, marker="o", ms=3, label=names[k])
+    for i in range(1, len(history)):
+        if history[i]["task"] != history[i - 1]["task"]:
+            ax.axvline(i + 0.5, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("training epoch (all tasks)")
-    ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    meta = cfg.get("meta")
-    ax.set_title(title or f"{cfg['protocol']}  meta={meta}  ewc={cfg.get('ewc_lambda', 0)}  lr={cfg['lr']}")
     if n_tasks <= 12:
         ax.legend(fontsize=7, loc="lower left")
+
+
+def plot_accuracy(results: dict, path: str | Path, title: str | None = None) -> None:
+    """Test accuracy of every task after each training epoch, one line per task."""
+    plt = _pyplot()
+    cfg = results["config"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    _draw_history(ax, results)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or f"{cfg['protocol']}  meta={cfg.get('meta')}  ewc={cfg.get('ewc_lambda', 0)}  lr={cfg['lr']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_comparison(runs: dict, path: str | Path) -> None:
+    """Side-by-side accuracy-per-task curves of several runs on the same task stream."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8), sharey=True, squeeze=False)
+    for ax, (name, results) in zip(axes[0], runs.items()):
+        _draw_history(ax, results)
+        ax.set_title(f"{name}: mean final {results['mean_final_accuracy']:.1f}%")
+    axes[0][0].set_ylabel("test accuracy (%)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
