@@ -86,13 +86,13 @@ def main(argv=None) -> int:
     _add_continual(sub)
     _add_data(sub)
     args = parser.parse_args(argv)
-    from lavaplast.data import DataCorruptError, DataMissingError
+    from lavaplast.data import DataCorruptError, DataMissingError, FetchError
 
     try:
         if args.command == "continual":
             return _run_continual(args)
         return _run_data(args)
-    except (DataMissingError, DataCorruptError, ValueError) as err:
+    except (DataMissingError, DataCorruptError, FetchError, ValueError) as err:
         print(f"lavaplast: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
