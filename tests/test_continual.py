@@ -122,3 +122,14 @@ def test_cli_runs_a_small_protocol(tmp_path, capsys):
     assert "final accuracy per task" in capsys.readouterr().out
     res = json.loads((tmp_path / "results.json").read_text())
     assert len(res["final_accuracy"]) == 2
+
+
+def test_stream_protocol_tests_the_shared_test_set_once_per_task(tmp_path):
+    config = ContinualConfig(protocol="stream", dataset="digits", n_subsets=3, hidden=[64], epochs=2,
+                             batch_size=50, lr=0.02, eval_every="task")
+    res = run_continual(config, tmp_path, progress=False, log=lambda s: None)
+    assert [r["task"] for r in res["history"]] == [1, 2, 3]
+    assert all(len(r["acc"]) == 1 for r in res["history"])
+    assert res["final_accuracy"][0] > 60.0
+    with pytest.raises(ValueError, match="eval_every"):
+        ContinualConfig(eval_every="batch")

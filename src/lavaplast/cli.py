@@ -33,6 +33,7 @@ def _add_continual(sub) -> None:
     p.add_argument("--no-task-bn", action="store_true",
                    help="report accuracy without restoring each task's BatchNorm (no task identity at test)")
     p.add_argument("--joint", action="store_true", help="train on all tasks at once (upper bound)")
+    p.add_argument("--eval-every", default="epoch", help="test after every 'epoch' or only at the end of each 'task'")
     p.add_argument("--train-limit", type=int, default=None, help="training images per task")
     p.add_argument("--test-limit", type=int, default=None, help="test images per task")
     p.add_argument("--seed", type=int, default=0)
@@ -52,6 +53,7 @@ def _run_continual(args) -> int:
         meta=args.meta[0] if len(args.meta) == 1 else args.meta, ewc_lambda=args.ewc_lambda,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         reset_optimizer=not args.no_reset_optimizer, task_bn=not args.no_task_bn, joint=args.joint,
+        eval_every=args.eval_every,
         train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed, data_dir=args.data_dir,
     )
     results = run_continual(config, args.out, resume=args.resume, progress=not args.no_progress)

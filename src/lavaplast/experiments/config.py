@@ -11,6 +11,7 @@ from lavaplast.core import check_meta
 PROTOCOLS = ("permuted", "sequence", "stream", "split")
 MODELS = ("bnn", "fp")
 BATCHNORM = ("batch", "running")
+EVAL_EVERY = ("epoch", "task")
 
 
 @dataclass
@@ -22,7 +23,9 @@ class ContinualConfig:
     reported as ``final_accuracy``: with the BatchNorm parameters saved at the
     end of each task restored when that task is tested (the paper's choice,
     which uses task identity), or with the current ones (no task identity).
-    Both are always measured and saved.
+    Both are always measured and saved. ``eval_every`` is "epoch" (test
+    after every epoch) or "task" (only after the last epoch of each task, for
+    streams of many small tasks).
     """
 
     protocol: str = "permuted"
@@ -44,6 +47,7 @@ class ContinualConfig:
     reset_optimizer: bool = True
     task_bn: bool = True
     joint: bool = False
+    eval_every: str = "epoch"
     fisher_batches: int = 100
     train_limit: Optional[int] = None
     test_limit: Optional[int] = None
@@ -56,6 +60,8 @@ class ContinualConfig:
             raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
+        if self.eval_every not in EVAL_EVERY:
+            raise ValueError(f"unknown eval_every {self.eval_every!r}; expected one of {', '.join(EVAL_EVERY)}")
         if self.batchnorm not in BATCHNORM:
             raise ValueError(f"unknown batchnorm {self.batchnorm!r}; expected one of {', '.join(BATCHNORM)}")
         self.hidden = [int(h) for h in self.hidden]

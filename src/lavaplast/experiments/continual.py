@@ -8,6 +8,7 @@ BatchNorm parameters. It writes ``results.json``, ``history.csv``,
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -106,7 +107,7 @@ def run_continual(
     *,
     resume: bool = False,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = functools.partial(print, flush=True),
     tasks: Optional[list[Task]] = None,
 ) -> dict:
     """Train on the task stream of ``config``; return (and save) the results.
@@ -179,12 +180,15 @@ def run_continual(
                 bn_saved = bn_saved[:ti] + [batchnorm_state(model)]
                 if ewc is not None and ti < len(train_tasks) - 1:
                     ewc.consolidate(_fisher_batches(x_train, y_train, config, ti))
-            row = _evaluate_seen(model, eval_tasks, test_sets, ti, bn_saved, config, shared_test)
-            row.update(task=ti + 1, epoch=epoch + 1, train_loss=total_loss / max(n_batches, 1),
-                       train_seconds=round(elapsed, 3))
-            history.append(row)
-            accs = " ".join(f"{a:5.1f}" for a in row["acc"])
-            log(f"{desc}  loss {row['train_loss']:.3f}  acc per task: {accs}")
+            train_loss = total_loss / max(n_batches, 1)
+            if last_epoch or config.eval_every == "epoch":
+                row = _evaluate_seen(model, eval_tasks, test_sets, ti, bn_saved, config, shared_test)
+                row.update(task=ti + 1, epoch=epoch + 1, train_loss=train_loss, train_seconds=round(elapsed, 3))
+                history.append(row)
+                accs = " ".join(f"{a:5.1f}" for a in row["acc"])
+                log(f"{desc}  loss {train_loss:.3f}  acc per task: {accs}")
+            else:
+                log(f"{desc}  loss {train_loss:.3f}")
             torch.save(
                 dict(config=config.to_dict(), model=model.state_dict(), optimizer=optimizer.state_dict(),
                      ewc=ewc.state_dict() if ewc is not None else None, bn_saved=bn_saved, history=history,
