@@ -1,0 +1,21 @@
+"""Lava processes of lavaplast (one folder per process: process.py + models.py).
+
+Importing this package imports Lava; the rest of lavaplast works without it.
+"""
+
+from lavaplast.proc.batch_io.process import BatchSink, BatchSource
+from lavaplast.proc.binary_dense.process import BinaryDense
+from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children
+from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
+
+__all__ = [
+    "BatchSink",
+    "BatchSource",
+    "BinaryDense",
+    "LavaSession",
+    "LavaTimeoutError",
+    "SharedArray",
+    "SignNeuron",
+    "fold_batchnorm",
+    "lava_children",
+]

@@ -1,0 +1,112 @@
+"""``BinaryDense``: binary (or ternary) synapses that learn on chip."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.variable import Var
+
+from lavaplast.core import check_meta
+
+QUANTIZERS = ("binary", "ternary")
+LEARNING = ("off", "host", "local")
+OPTIMIZERS = ("adam", "sgd")
+
+
+class BinaryDense(AbstractProcess):
+    """Dense connections whose effective weights are quantized hidden weights.
+
+    ``a_out = s_in @ q(W_h)^T``, delivered one step later like Lava's
+    ``Dense``; ``s_in`` and ``a_out`` carry a batch dimension,
+    ``(batch, n_in)`` and ``(batch, n_out)``, so one time step serves a
+    whole batch. ``q`` is ``"binary"`` (sign, with sign(0) = +1) or
+    ``"ternary"`` (sign where ``|W_h| > threshold``, else 0).
+
+    Learning (every ``learn_every`` steps, at steps ``learn_offset +
+    k * learn_every``) moves the hidden weights by the metaplastic rule of
+    :mod:`lavaplast.core` with strength ``meta``, Adam- or SGD-style, the
+    moments kept in the process. The gradient with respect to the binary
+    weights comes from
+
+    - ``learning="host"``: the ``grad_in`` port, a ``(n_out, n_in)`` gradient
+      computed off chip (chip in the loop: not local);
+    - ``learning="local"``: the outer product of the ``err_in`` third factor
+      ``(batch, n_out)`` and the synapse's own input ``s_in``, averaged over
+      the batch: ``grad = err_in^T s_in / batch`` (local).
+
+    ``readout`` is the ``spec`` of a :class:`lavaplast.proc.runtime.SharedArray`
+    of shape ``(n_out, n_in)`` into which the model writes the hidden weights
+    after every update (bulk read-back; ``Var.get`` is element by element).
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_weights: np.ndarray,
+        batch: int = 1,
+        quantizer: str = "binary",
+        threshold: float = 0.05,
+        learning: str = "off",
+        meta: float = 0.0,
+        optimizer: str = "adam",
+        lr: float = 0.005,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        learn_every: int = 1,
+        learn_offset: int = 0,
+        readout: ty.Optional[dict] = None,
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        hidden_weights = np.asarray(hidden_weights, dtype=float)
+        if hidden_weights.ndim != 2 or 0 in hidden_weights.shape:
+            raise ValueError(
+                f"BinaryDense: hidden_weights must be a non-empty 2-D array (n_out, n_in), "
+                f"got shape {hidden_weights.shape}"
+            )
+        if not np.all(np.isfinite(hidden_weights)):
+            raise ValueError("BinaryDense: hidden_weights contains NaN or infinite values")
+        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
+            raise ValueError(f"BinaryDense: batch must be an integer >= 1, got {batch!r}")
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"BinaryDense: unknown quantizer {quantizer!r}; expected one of {QUANTIZERS}")
+        if not threshold >= 0:
+            raise ValueError(f"BinaryDense: threshold must be >= 0, got {threshold!r}")
+        if learning not in LEARNING:
+            raise ValueError(f"BinaryDense: unknown learning mode {learning!r}; expected one of {LEARNING}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"BinaryDense: unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
+        meta = check_meta(meta, "BinaryDense: meta")
+        if not lr >= 0:
+            raise ValueError(f"BinaryDense: lr must be >= 0, got {lr!r}")
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"BinaryDense: betas must be two numbers in [0, 1), got {betas!r}")
+        if not (isinstance(learn_every, (int, np.integer)) and learn_every >= 1):
+            raise ValueError(f"BinaryDense: learn_every must be an integer >= 1, got {learn_every!r}")
+        if not (isinstance(learn_offset, (int, np.integer)) and 0 <= learn_offset < learn_every):
+            raise ValueError(f"BinaryDense: learn_offset must be in 0..{learn_every - 1}, got {learn_offset!r}")
+        if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
+            raise ValueError(
+                f"BinaryDense: readout array has shape {tuple(readout['shape'])}, expected {hidden_weights.shape}"
+            )
+        super().__init__(
+            hidden_weights=hidden_weights, batch=batch, quantizer=quantizer, threshold=threshold,
+            learning=learning, meta=meta, optimizer=optimizer, lr=lr, betas=tuple(betas), eps=eps,
+            weight_decay=weight_decay, learn_every=learn_every, learn_offset=learn_offset, readout=readout,
+            name=name, log_config=log_config,
+        )
+        n_out, n_in = hidden_weights.shape
+        self.n_in, self.n_out, self.batch = n_in, n_out, batch
+        self.s_in = InPort(shape=(batch, n_in))
+        self.a_out = OutPort(shape=(batch, n_out))
+        self.grad_in = InPort(shape=(n_out, n_in))
+        self.err_in = InPort(shape=(batch, n_out))
+        self.hidden_weights = Var(shape=(n_out, n_in), init=hidden_weights)
+        self.exp_avg = Var(shape=(n_out, n_in), init=0)
+        self.exp_avg_sq = Var(shape=(n_out, n_in), init=0)
+        self.adam_step = Var(shape=(1,), init=0)
+        self.a_buff = Var(shape=(batch, n_out), init=0)

@@ -1,0 +1,70 @@
+"""``SignNeuron``: binary neurons whose threshold and gain absorb BatchNorm."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.variable import Var
+
+MODES = ("sign", "binary", "identity")
+
+
+def _per_neuron(value, n: int, what: str) -> np.ndarray:
+    arr = np.broadcast_to(np.asarray(value, dtype=float), (n,)) if np.ndim(value) == 0 else np.asarray(value, float)
+    if arr.shape != (n,):
+        raise ValueError(f"SignNeuron: {what} must be a scalar or have shape ({n},), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"SignNeuron: {what} contains NaN or infinite values")
+    return np.array(arr)
+
+
+class SignNeuron(AbstractProcess):
+    """Memoryless binary neurons: ``y = gain * a_in + bias``, then
+
+    - ``mode="sign"``: ``s_out = +1 if y >= 0 else -1``;
+    - ``mode="binary"``: ``s_out = 1 if y >= 0 else 0``;
+    - ``mode="identity"``: ``s_out = y`` (a graded read-out, e.g. logits).
+
+    ``gain`` and ``bias`` are per neuron, so a trained BatchNorm folds in
+    exactly: ``gain = gamma / sqrt(var + eps)``, ``bias = beta - mean * gain``
+    (:func:`fold_batchnorm`). Ports carry a batch dimension: ``(batch, n)``.
+    The output is sent in the step the input arrives (no delay).
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: tuple,
+        gain=1.0,
+        bias=0.0,
+        mode: str = "sign",
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        shape = tuple(int(s) for s in np.atleast_1d(shape))
+        if len(shape) == 1:
+            shape = (1, shape[0])
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"SignNeuron: shape must be (n,) or (batch, n) with positive sizes, got {shape}")
+        if mode not in MODES:
+            raise ValueError(f"SignNeuron: unknown mode {mode!r}; expected one of {MODES}")
+        n = shape[1]
+        gain = _per_neuron(gain, n, "gain")
+        bias = _per_neuron(bias, n, "bias")
+        super().__init__(shape=shape, mode=mode, name=name, log_config=log_config)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.gain = Var(shape=(n,), init=gain)
+        self.bias = Var(shape=(n,), init=bias)
+
+
+def fold_batchnorm(mean, var, gamma, beta, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """``(gain, bias)`` such that ``gain * a + bias == BatchNorm(a)`` in evaluation mode."""
+    mean, var, gamma, beta = (np.asarray(v, dtype=float) for v in (mean, var, gamma, beta))
+    if np.any(var < 0):
+        raise ValueError("fold_batchnorm: var must be >= 0")
+    gain = gamma / np.sqrt(var + eps)
+    return gain, beta - mean * gain
