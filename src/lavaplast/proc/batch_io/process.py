@@ -6,8 +6,10 @@ import typing as ty
 
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
+
+from lavaplast.proc.base import CheckedProcess
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -16,7 +18,7 @@ def _check_int(name: str, value, low: int) -> int:
     return int(value)
 
 
-class BatchSource(AbstractProcess):
+class BatchSource(CheckedProcess):
     """Sends one batch of samples per window of ``hold`` time steps.
 
     Window ``w`` (steps ``w * hold + 1 .. (w + 1) * hold``) sends rows
@@ -59,7 +61,7 @@ class BatchSource(AbstractProcess):
         self.target_out = OutPort(shape=(batch, n_classes))
 
 
-class BatchSink(AbstractProcess):
+class BatchSink(CheckedProcess):
     """Records what arrives on ``a_in`` ``(batch, n)`` at chosen steps.
 
     At steps ``offset + k * every`` (k = 0, 1, ...) the received array is

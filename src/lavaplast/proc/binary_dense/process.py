@@ -6,17 +6,18 @@ import typing as ty
 
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import check_meta
+from lavaplast.proc.base import CheckedProcess
 
 QUANTIZERS = ("binary", "ternary")
 LEARNING = ("off", "host", "local")
 OPTIMIZERS = ("adam", "sgd")
 
 
-class BinaryDense(AbstractProcess):
+class BinaryDense(CheckedProcess):
     """Dense connections whose effective weights are quantized hidden weights.
 
     ``a_out = s_in @ q(W_h)^T``, delivered one step later like Lava's

@@ -6,8 +6,10 @@ import typing as ty
 
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
+
+from lavaplast.proc.base import CheckedProcess
 
 MODES = ("sign", "binary", "identity")
 
@@ -21,7 +23,7 @@ def _per_neuron(value, n: int, what: str) -> np.ndarray:
     return np.array(arr)
 
 
-class SignNeuron(AbstractProcess):
+class SignNeuron(CheckedProcess):
     """Memoryless binary neurons: ``y = gain * a_in + bias``, then
 
     - ``mode="sign"``: ``s_out = +1 if y >= 0 else -1``;
