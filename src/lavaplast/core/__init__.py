@@ -13,9 +13,23 @@ from lavaplast.core.metaplastic import (
     metaplastic_update,
     metaplastic_update_,
 )
+from lavaplast.core.local_learning import (
+    LOSSES,
+    feedback_error,
+    local_gradient,
+    neuron_drive,
+    output_error,
+    sign_neuron,
+)
 from lavaplast.core.quantize import binarize, ternarize
 
 __all__ = [
+    "LOSSES",
+    "feedback_error",
+    "local_gradient",
+    "neuron_drive",
+    "output_error",
+    "sign_neuron",
     "adam_direction",
     "adam_moments_",
     "binarize",

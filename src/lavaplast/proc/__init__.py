@@ -5,6 +5,7 @@ Importing this package imports Lava; the rest of lavaplast works without it.
 
 from lavaplast.proc.batch_io.process import BatchSink, BatchSource
 from lavaplast.proc.binary_dense.process import BinaryDense
+from lavaplast.proc.error_neuron.process import ErrorNeuron
 from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children
 from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
 
@@ -12,6 +13,7 @@ __all__ = [
     "BatchSink",
     "BatchSource",
     "BinaryDense",
+    "ErrorNeuron",
     "LavaSession",
     "LavaTimeoutError",
     "SharedArray",

@@ -2,6 +2,7 @@
 
 from lavaplast.reference.binary import BinaryLinear, SignActivation, sign_ste
 from lavaplast.reference.ewc import EWC
+from lavaplast.reference.local_bnn import LocalBinaryMLP, LocalMLPState, init_local_mlp
 from lavaplast.reference.models import (
     BNN,
     MLP,
@@ -17,9 +18,12 @@ __all__ = [
     "MLP",
     "BinaryLinear",
     "FullPrecisionMLP",
+    "LocalBinaryMLP",
+    "LocalMLPState",
     "MetaplasticAdam",
     "SignActivation",
     "batchnorm_state",
+    "init_local_mlp",
     "load_batchnorm_state",
     "sign_ste",
 ]

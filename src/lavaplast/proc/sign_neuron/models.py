@@ -10,7 +10,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import binarize
+from lavaplast.core import feedback_error, neuron_drive, sign_neuron
 from lavaplast.proc.sign_neuron.process import SignNeuron
 
 
@@ -20,17 +20,25 @@ from lavaplast.proc.sign_neuron.process import SignNeuron
 class PySignNeuronModelFloat(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    fb_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    err_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     gain: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.mode = proc_params["mode"]
+        self.feedback = proc_params["feedback"]
 
     def run_spk(self) -> None:
-        y = self.a_in.recv() * self.gain + self.bias
+        z = neuron_drive(self.a_in.recv(), self.gain, self.bias)
         if self.mode == "sign":
-            y = binarize(y)
+            self.s_out.send(sign_neuron(z))
         elif self.mode == "binary":
-            y = (y >= 0).astype(float)
-        self.s_out.send(y)
+            self.s_out.send((z >= 0).astype(float))
+        else:
+            self.s_out.send(z)
+        if self.feedback is not None:
+            # Sent after s_out: the error depends on later layers, which
+            # only see this step's output through a one-step synapse delay.
+            self.err_out.send(feedback_error(self.fb_in.recv(), self.feedback, z))

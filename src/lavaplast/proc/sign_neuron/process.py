@@ -34,6 +34,12 @@ class SignNeuron(CheckedProcess):
     exactly: ``gain = gamma / sqrt(var + eps)``, ``bias = beta - mean * gain``
     (:func:`fold_batchnorm`). Ports carry a batch dimension: ``(batch, n)``.
     The output is sent in the step the input arrives (no delay).
+
+    With ``feedback`` (a fixed ``(n, n_classes)`` matrix), the neuron also
+    takes part in learning by direct feedback alignment: it receives the
+    broadcast output error on ``fb_in`` ``(batch, n_classes)`` and sends its
+    local error ``(fb_in @ feedback^T) * 1[|y| <= 1]`` on ``err_out``, the
+    third factor of its input synapses.
     """
 
     def __init__(
@@ -43,6 +49,7 @@ class SignNeuron(CheckedProcess):
         gain=1.0,
         bias=0.0,
         mode: str = "sign",
+        feedback: ty.Optional[np.ndarray] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -56,9 +63,16 @@ class SignNeuron(CheckedProcess):
         n = shape[1]
         gain = _per_neuron(gain, n, "gain")
         bias = _per_neuron(bias, n, "bias")
-        super().__init__(shape=shape, mode=mode, name=name, log_config=log_config)
+        if feedback is not None:
+            feedback = np.asarray(feedback, dtype=float)
+            if feedback.ndim != 2 or feedback.shape[0] != n or feedback.shape[1] < 1:
+                raise ValueError(f"SignNeuron: feedback must have shape ({n}, n_classes), got {feedback.shape}")
+        n_fb = 1 if feedback is None else feedback.shape[1]
+        super().__init__(shape=shape, mode=mode, feedback=feedback, name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
+        self.fb_in = InPort(shape=(shape[0], n_fb))
+        self.err_out = OutPort(shape=shape)
         self.gain = Var(shape=(n,), init=gain)
         self.bias = Var(shape=(n,), init=bias)
 

@@ -1,0 +1,35 @@
+"""ProcessModel of ``ErrorNeuron``."""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lavaplast.core import neuron_drive, output_error
+from lavaplast.proc.error_neuron.process import ErrorNeuron
+
+
+@implements(proc=ErrorNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyErrorNeuronModelFloat(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    target_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    err_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    gain: np.ndarray = LavaPyType(np.ndarray, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.loss = proc_params["loss"]
+
+    def run_spk(self) -> None:
+        logits = neuron_drive(self.a_in.recv(), self.gain, self.bias)
+        self.s_out.send(logits)
+        self.err_out.send(output_error(logits, self.target_in.recv(), self.loss))

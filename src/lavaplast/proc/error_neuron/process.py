@@ -1,0 +1,50 @@
+"""``ErrorNeuron``: the output population that compares output and target."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import LogConfig
+from lava.magma.core.process.variable import Var
+
+from lavaplast.core import LOSSES
+from lavaplast.proc.base import CheckedProcess
+
+
+class ErrorNeuron(CheckedProcess):
+    """Output neurons ``logits = gain * a_in + bias`` and their error.
+
+    Receives the last layer's synaptic input on ``a_in`` and the one-hot
+    target on ``target_in`` (both ``(batch, n_classes)``); sends the logits
+    on ``s_out`` and the error ``dLoss/dlogits`` on ``err_out`` (the
+    broadcast third factor of learning): ``softmax(logits) - target`` for
+    ``loss="ce"``, ``logits - target`` for ``loss="mse"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: tuple,
+        gain=1.0,
+        bias=0.0,
+        loss: str = "ce",
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"ErrorNeuron: shape must be (batch, n_classes) with positive sizes, got {shape}")
+        if loss not in LOSSES:
+            raise ValueError(f"ErrorNeuron: unknown loss {loss!r}; expected one of {LOSSES}")
+        n = shape[1]
+        gain = np.broadcast_to(np.asarray(gain, dtype=float), (n,)).copy()
+        bias = np.broadcast_to(np.asarray(bias, dtype=float), (n,)).copy()
+        super().__init__(shape=shape, loss=loss, name=name, log_config=log_config)
+        self.a_in = InPort(shape=shape)
+        self.target_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.err_out = OutPort(shape=shape)
+        self.gain = Var(shape=(n,), init=gain)
+        self.bias = Var(shape=(n,), init=bias)
