@@ -63,6 +63,41 @@ def _run_continual(args) -> int:
     return 0
 
 
+def _add_onchip(sub) -> None:
+    p = sub.add_parser("onchip", help="continual learning on chip (Lava) against its PyTorch twin",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="mnist", help="base dataset of the permuted tasks")
+    p.add_argument("--n-tasks", type=int, default=3)
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer widths")
+    p.add_argument("--meta", type=float, nargs="+", default=[0.0], help="m: one value, or one per weight layer")
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--epochs", type=int, default=1, help="epochs per task")
+    p.add_argument("--batch", type=int, default=100, help="samples per time-step window (batch inside the processes)")
+    p.add_argument("--train-limit", type=int, default=None, help="training images per task")
+    p.add_argument("--test-limit", type=int, default=None, help="test images per task")
+    p.add_argument("--backend", default="both", help="both, lava or twin")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default="runs/onchip")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _run_onchip(args) -> int:
+    from lavaplast.experiments.onchip import OnChipConfig, run_onchip
+
+    config = OnChipConfig(
+        dataset=args.dataset, n_tasks=args.n_tasks, hidden=args.hidden,
+        meta=args.meta[0] if len(args.meta) == 1 else args.meta, lr=args.lr, epochs=args.epochs,
+        batch=args.batch, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
+        backend=args.backend, data_dir=args.data_dir,
+    )
+    results = run_onchip(config, args.out, progress=not args.no_progress)
+    final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
+    print(f"final accuracy per task: {final}  (mean {results['mean_final_accuracy']:.1f})")
+    print(f"wrote {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
+    return 0
+
+
 def _add_data(sub) -> None:
     p = sub.add_parser("data", help="datasets")
     dsub = p.add_subparsers(dest="data_command", required=True)
@@ -86,6 +121,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lavaplast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_continual(sub)
+    _add_onchip(sub)
     _add_data(sub)
     args = parser.parse_args(argv)
     from lavaplast.data import DataCorruptError, DataMissingError, FetchError
@@ -93,8 +129,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "continual":
             return _run_continual(args)
+        if args.command == "onchip":
+            return _run_onchip(args)
         return _run_data(args)
-    except (DataMissingError, DataCorruptError, FetchError, ValueError) as err:
+    except (DataMissingError, DataCorruptError, FetchError, ValueError, TimeoutError) as err:
         print(f"lavaplast: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 from lavaplast.reference.binary import BinaryLinear, SignActivation, sign_ste
 from lavaplast.reference.ewc import EWC
-from lavaplast.reference.local_bnn import LocalBinaryMLP, LocalMLPState, init_local_mlp
+from lavaplast.reference.local_bnn import LocalBinaryMLP, LocalMLPState, init_local_mlp, state_from_bnn
 from lavaplast.reference.models import (
     BNN,
     MLP,
@@ -26,4 +26,5 @@ __all__ = [
     "init_local_mlp",
     "load_batchnorm_state",
     "sign_ste",
+    "state_from_bnn",
 ]

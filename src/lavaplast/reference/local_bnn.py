@@ -155,3 +155,53 @@ class LocalBinaryMLP:
         for l, w in enumerate(self.hidden):
             self.state.hidden[l] = w.numpy().copy()
         return self.state
+
+
+@torch.no_grad()
+def state_from_bnn(model, calibration=None) -> LocalMLPState:
+    """Deploy a trained :class:`~lavaplast.reference.models.BNN` as a :class:`LocalMLPState`.
+
+    Hidden weights carry over as they are; each BatchNorm folds into the
+    neurons' ``gain`` and ``bias``. BatchNorm with running statistics uses
+    them; BatchNorm that normalises with batch statistics (the paper's
+    choice) needs ``calibration`` inputs, whose statistics are frozen in
+    (exactly what the model computes on that set taken as one batch).
+    """
+    from torch import nn
+
+    from lavaplast.reference.models import MLP
+
+    if not isinstance(model, MLP) or not model.binary:
+        raise ValueError(f"state_from_bnn expects a binary lavaplast MLP (BNN), got {type(model).__name__}")
+    linears = model.linear_layers()
+    if any(layer.bias is not None for layer in linears):
+        raise ValueError("state_from_bnn: linear layers with a bias are not supported (the BNN has none)")
+    h = None if calibration is None else torch.as_tensor(calibration).flatten(1).to(linears[0].weight.dtype)
+    gains, biases = [], []
+    modules = list(model.layers)
+    for i, module in enumerate(modules):
+        if isinstance(module, nn.Linear):
+            a = None if h is None else module(h)
+            bn = modules[i + 1]
+            n = module.out_features
+            if isinstance(bn, nn.BatchNorm1d):
+                if bn.track_running_stats:
+                    mean, var = bn.running_mean, bn.running_var
+                elif a is None:
+                    raise ValueError("state_from_bnn: this BNN normalises with batch statistics; "
+                                     "pass calibration inputs to freeze them")
+                else:
+                    mean, var = a.mean(0), a.var(0, unbiased=False)
+                gamma = bn.weight if bn.affine else torch.ones(n, dtype=mean.dtype)
+                beta = bn.bias if bn.affine else torch.zeros(n, dtype=mean.dtype)
+                gain = gamma / torch.sqrt(var + bn.eps)
+                gains.append(gain.double().numpy().copy())
+                biases.append((beta - mean * gain).double().numpy().copy())
+            else:
+                gains.append(np.ones(n))
+                biases.append(np.zeros(n))
+            if h is not None:
+                h = modules[i + 2](bn(a)) if i + 2 < len(modules) else None
+    hidden = [layer.weight.detach().double().numpy().copy() for layer in linears]
+    return LocalMLPState(hidden=hidden, feedback=[], gain=gains, bias=biases, meta=[0.0] * len(hidden),
+                         info={"deployed_from": type(model).__name__})

@@ -1,0 +1,213 @@
+"""Continual learning entirely on chip: the Lava graph against its PyTorch twin.
+
+A binary network learns a stream of permuted tasks with the local rule
+(output error + direct feedback alignment, metaplastic Adam in every
+synapse), once in Lava's CPU simulator and once in the PyTorch twin, from
+the same initial state and the same batches. After each task both are
+tested on every task seen so far; the results hold both, their agreement,
+and the largest hidden-weight difference between the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from lavaplast.core import check_meta
+from lavaplast.data import Task, make_tasks
+from lavaplast.reference.local_bnn import LocalBinaryMLP, init_local_mlp
+
+BACKENDS = ("both", "lava", "twin")
+
+
+@dataclass
+class OnChipConfig:
+    """Settings of an on-chip continual-learning run (saved in results.json)."""
+
+    dataset: str = "mnist"
+    n_tasks: int = 3
+    hidden: Sequence[int] = (256, 256)
+    meta: Union[float, Sequence[float]] = 0.0
+    lr: float = 0.02
+    epochs: int = 1
+    batch: int = 100
+    train_limit: Optional[int] = None
+    test_limit: Optional[int] = None
+    seed: int = 0
+    backend: str = "both"
+    data_dir: Optional[str] = None
+
+    def __post_init__(self):
+        self.hidden = [int(h) for h in self.hidden]
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list one or more positive widths, got {self.hidden!r}")
+        for name in ("n_tasks", "epochs", "batch"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        n_layers = len(self.hidden) + 1
+        if np.ndim(self.meta) == 0:
+            self.meta = check_meta(self.meta)
+        else:
+            self.meta = [check_meta(m, f"meta[{i}]") for i, m in enumerate(self.meta)]
+            if len(self.meta) != n_layers:
+                raise ValueError(f"meta has {len(self.meta)} values but the network has {n_layers} weight layers "
+                                 f"(hidden={self.hidden} plus the output layer); give one value or one per layer")
+
+
+def task_order(n_train: int, batch: int, epochs: int, seed: int, task: int) -> np.ndarray:
+    """The batches of one task: a fresh permutation per epoch, cut to whole batches."""
+    rng = np.random.default_rng([seed, task])
+    usable = n_train - n_train % batch
+    if usable == 0:
+        raise ValueError(f"a task has {n_train} training samples, fewer than one batch of {batch}")
+    return np.concatenate([rng.permutation(n_train)[:usable] for _ in range(epochs)])
+
+
+def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(100.0 * np.mean(pred == y))
+
+
+def run_onchip(
+    config: OnChipConfig,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] = functools.partial(print, flush=True),
+    tasks: Optional[list[Task]] = None,
+) -> dict:
+    """Train and test as described in the module docstring; writes results.json, history.csv, accuracy.png."""
+    from lavaplast.graph import LavaBinaryMLP  # imports Lava
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if tasks is None:
+        tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, seed=config.seed,
+                           data_dir=config.data_dir, train_limit=config.train_limit, test_limit=config.test_limit)
+    sizes = [tasks[0].n_features, *config.hidden, tasks[0].n_classes]
+    state = init_local_mlp(sizes, meta=config.meta, lr=config.lr, seed=config.seed)
+    use_lava = config.backend in ("both", "lava")
+    use_twin = config.backend in ("both", "twin")
+    lava = LavaBinaryMLP(state.copy(), batch=config.batch, progress=progress) if use_lava else None
+    twin = LocalBinaryMLP(state.copy()) if use_twin else None
+    eye = np.eye(tasks[0].n_classes)
+    history = []
+    seconds = {"lava_train": 0.0, "lava_test": 0.0, "twin_train": 0.0, "twin_test": 0.0}
+    for ti, task in enumerate(tasks):
+        order = task_order(len(task.x_train), config.batch, config.epochs, config.seed, ti)
+        row = {"task": ti + 1, "samples": int(len(order))}
+        if lava is not None:
+            t0 = time.perf_counter()
+            row["lava_steps"] = lava.train(task.x_train, task.y_train, order)
+            seconds["lava_train"] += time.perf_counter() - t0
+        if twin is not None:
+            t0 = time.perf_counter()
+            twin.reset_optimizer()  # a fresh optimizer per task, like the Lava graph
+            for k in range(0, len(order), config.batch):
+                idx = order[k:k + config.batch]
+                twin.train_batch(task.x_train[idx], eye[task.y_train[idx]])
+            twin.sync_state()
+            seconds["twin_train"] += time.perf_counter() - t0
+        seen = tasks[: ti + 1]
+        if lava is not None:
+            t0 = time.perf_counter()
+            preds = lava.predict(np.concatenate([t.x_test for t in seen]))
+            seconds["lava_test"] += time.perf_counter() - t0
+            row["acc_lava"], row["pred_lava"] = _split_acc(preds, seen), preds
+        if twin is not None:
+            t0 = time.perf_counter()
+            preds = twin.predict(np.concatenate([t.x_test for t in seen]))
+            seconds["twin_test"] += time.perf_counter() - t0
+            row["acc_twin"], row["pred_twin"] = _split_acc(preds, seen), preds
+        if lava is not None and twin is not None:
+            row["agreement"] = float(np.mean(row["pred_lava"] == row["pred_twin"]) * 100)
+            row["max_weight_diff"] = [float(np.abs(a - b).max()) for a, b in
+                                      zip(lava.state.hidden, twin.state.hidden)]
+        row.pop("pred_lava", None)
+        row.pop("pred_twin", None)
+        history.append(row)
+        parts = [f"task {ti + 1}/{len(tasks)}"]
+        for key in ("acc_lava", "acc_twin"):
+            if key in row:
+                parts.append(f"{key[4:]}: " + " ".join(f"{a:5.1f}" for a in row[key]))
+        log("  ".join(parts))
+
+    last = history[-1]
+    primary = "acc_lava" if lava is not None else "acc_twin"
+    results = dict(
+        config=dataclasses.asdict(config),
+        sizes=sizes,
+        task_names=[t.name for t in tasks],
+        history=history,
+        final_accuracy=last[primary],
+        mean_final_accuracy=float(np.mean(last[primary])),
+        final_accuracy_twin=last.get("acc_twin"),
+        seconds={k: round(v, 2) for k, v in seconds.items()},
+    )
+    if lava is not None:
+        results["lava_steps"] = lava.steps_run
+        trained = sum(r["samples"] for r in history)
+        results["lava_train_samples_per_s"] = trained / max(seconds["lava_train"], 1e-9)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    _write_csv(history, out_dir / "history.csv")
+    _plot(results, out_dir / "accuracy.png")
+    return results
+
+
+def _split_acc(preds: np.ndarray, seen: list[Task]) -> list[float]:
+    accs, start = [], 0
+    for t in seen:
+        accs.append(_accuracy(preds[start:start + len(t.y_test)], t.y_test))
+        start += len(t.y_test)
+    return accs
+
+
+def _write_csv(history: list[dict], path: Path) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["task_trained", "tested_task", "acc_lava", "acc_twin"])
+        for row in history:
+            n = len(row.get("acc_lava") or row.get("acc_twin"))
+            for k in range(n):
+                w.writerow([row["task"], k + 1,
+                            f"{row['acc_lava'][k]:.2f}" if "acc_lava" in row else "",
+                            f"{row['acc_twin'][k]:.2f}" if "acc_twin" in row else ""])
+
+
+def _plot(results: dict, path: Path) -> None:
+    from lavaplast.experiments.report import _pyplot
+
+    plt = _pyplot()
+    history = results["history"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    n = len(history)
+    for k in range(n):
+        xs = [r["task"] for r in history if r["task"] > k]
+        for key, style in (("acc_lava", "-o"), ("acc_twin", "--x")):
+            if key in history[-1]:
+                ys = [r[key][k] for r in history if r["task"] > k]
+                ax.plot(xs, ys, style, ms=4, color=f"C{k}",
+                        label=f"task {k + 1} ({'Lava' if key == 'acc_lava' else 'PyTorch twin'})")
+    ax.set_xlabel("tasks learned")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xticks(range(1, n + 1))
+    cfg = results["config"]
+    ax.set_title(f"on-chip local learning, m={cfg['meta']}, {'-'.join(map(str, results['sizes']))}")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
