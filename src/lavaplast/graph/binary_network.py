@@ -10,7 +10,7 @@ Training graph (one per call to :meth:`LavaBinaryMLP.train`)::
 Each batch is held for ``L + 1`` steps (``L`` weight layers, one step of
 synaptic delay each); at the last step of the window every layer holds the
 batch's input and error together and learns (``lrn`` phase of that step
-only). Hidden weights and Adam moments stay in the processes for the whole
+only). Targets and errors travel only on that step. Hidden weights and Adam moments stay in the processes for the whole
 call and come back in bulk through shared memory.
 """
 
@@ -116,17 +116,18 @@ class LavaBinaryMLP:
         readouts = [SharedArray(w.shape) for w in s.hidden]
         try:
             src = BatchSource(data=x, labels=y, n_classes=n_classes, batch=B, hold=K, order=order)
-            out = ErrorNeuron(shape=(B, n_classes), gain=s.gain[-1], bias=s.bias[-1], loss=s.loss)
+            schedule = dict(learn_every=K, learn_offset=0)
+            out = ErrorNeuron(shape=(B, n_classes), gain=s.gain[-1], bias=s.bias[-1], loss=s.loss, **schedule)
             src.target_out.connect(out.target_in)
             prev = src.s_out
             for l in range(L):
                 dense = BinaryDense(hidden_weights=s.hidden[l], batch=B, learning="local", meta=s.meta[l],
                                     lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay,
-                                    learn_every=K, learn_offset=0, readout=readouts[l].spec)
+                                    readout=readouts[l].spec, **schedule)
                 prev.connect(dense.s_in)
                 if l < L - 1:
                     neuron = SignNeuron(shape=(B, s.sizes[l + 1]), gain=s.gain[l], bias=s.bias[l],
-                                        feedback=s.feedback[l])
+                                        feedback=s.feedback[l], **schedule)
                     dense.a_out.connect(neuron.a_in)
                     neuron.err_out.connect(dense.err_in)
                     out.err_out.connect(neuron.fb_in)

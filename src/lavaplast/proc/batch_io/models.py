@@ -38,7 +38,8 @@ class PyBatchSourceModel(PyLoihiProcessModel):
             if self.labels is not None:
                 self._t[np.arange(self.batch), self.labels[idx]] = 1.0
         self.s_out.send(self._x)
-        self.target_out.send(self._t)
+        if self.time_step % self.hold == 0:
+            self.target_out.send(self._t)
 
 
 @implements(proc=BatchSink, protocol=LoihiProtocol)

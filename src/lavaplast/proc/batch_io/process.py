@@ -24,8 +24,10 @@ class BatchSource(CheckedProcess):
     Window ``w`` (steps ``w * hold + 1 .. (w + 1) * hold``) sends rows
     ``order[w * batch : (w + 1) * batch]`` of ``data`` (wrapping around) on
     ``s_out`` ``(batch, n)``; with ``labels`` it also sends their one-hot
-    codes on ``target_out`` ``(batch, n_classes)``. ``order`` defaults to
-    ``0..N-1``. The data travel to the model once, at start-up.
+    codes on ``target_out`` ``(batch, n_classes)``, once per window, on its
+    last step (when a network holding the batch for ``hold`` steps learns).
+    ``order`` defaults to ``0..N-1``. The data travel to the model once, at
+    start-up.
     """
 
     def __init__(

@@ -15,7 +15,8 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import binarize, metaplastic_adam_step_, metaplastic_sgd_step_, ternarize
+from lavaplast.core import binarize, local_gradient, metaplastic_adam_step_, metaplastic_sgd_step_, ternarize
+from lavaplast.proc.base import is_learning_step
 from lavaplast.proc.binary_dense.process import BinaryDense
 from lavaplast.proc.runtime import SharedArray
 
@@ -66,14 +67,15 @@ class PyBinaryDenseModelFloat(PyLoihiProcessModel):
         self.a_out.send(self.a_buff)
         x = self.s_in.recv()
         self.a_buff = x @ self._weights.T
+        if not self.lrn_guard():
+            return
         if self.learning == "host":
             self._grad = self.grad_in.recv()
-        elif self.learning == "local":
-            err = self.err_in.recv()
-            self._grad = err.T @ x / x.shape[0]
+        else:
+            self._grad = local_gradient(self.err_in.recv(), x)
 
     def lrn_guard(self) -> bool:
-        return self.learning != "off" and (self.time_step - self.learn_offset) % self.learn_every == 0
+        return self.learning != "off" and is_learning_step(self.time_step, self.learn_every, self.learn_offset)
 
     def run_lrn(self) -> None:
         if self.optimizer == "adam":

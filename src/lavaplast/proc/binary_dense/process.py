@@ -10,7 +10,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import check_meta
-from lavaplast.proc.base import CheckedProcess
+from lavaplast.proc.base import CheckedProcess, check_schedule
 
 QUANTIZERS = ("binary", "ternary")
 LEARNING = ("off", "host", "local")
@@ -37,6 +37,9 @@ class BinaryDense(CheckedProcess):
     - ``learning="local"``: the outer product of the ``err_in`` third factor
       ``(batch, n_out)`` and the synapse's own input ``s_in``, averaged over
       the batch: ``grad = err_in^T s_in / batch`` (local).
+
+    ``grad_in`` and ``err_in`` are read only on learning steps, so their
+    senders send only then: learning signals cost no messages in between.
 
     ``readout`` is the ``spec`` of a :class:`lavaplast.proc.runtime.SharedArray`
     of shape ``(n_out, n_in)`` into which the model writes the hidden weights
@@ -86,10 +89,7 @@ class BinaryDense(CheckedProcess):
             raise ValueError(f"BinaryDense: lr must be >= 0, got {lr!r}")
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"BinaryDense: betas must be two numbers in [0, 1), got {betas!r}")
-        if not (isinstance(learn_every, (int, np.integer)) and learn_every >= 1):
-            raise ValueError(f"BinaryDense: learn_every must be an integer >= 1, got {learn_every!r}")
-        if not (isinstance(learn_offset, (int, np.integer)) and 0 <= learn_offset < learn_every):
-            raise ValueError(f"BinaryDense: learn_offset must be in 0..{learn_every - 1}, got {learn_offset!r}")
+        check_schedule("BinaryDense", learn_every, learn_offset)
         if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
             raise ValueError(
                 f"BinaryDense: readout array has shape {tuple(readout['shape'])}, expected {hidden_weights.shape}"

@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import neuron_drive, output_error
+from lavaplast.proc.base import is_learning_step
 from lavaplast.proc.error_neuron.process import ErrorNeuron
 
 
@@ -28,8 +29,10 @@ class PyErrorNeuronModelFloat(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.loss = proc_params["loss"]
+        self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
 
     def run_spk(self) -> None:
         logits = neuron_drive(self.a_in.recv(), self.gain, self.bias)
         self.s_out.send(logits)
-        self.err_out.send(output_error(logits, self.target_in.recv(), self.loss))
+        if is_learning_step(self.time_step, *self.schedule):
+            self.err_out.send(output_error(logits, self.target_in.recv(), self.loss))

@@ -10,7 +10,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import LOSSES
-from lavaplast.proc.base import CheckedProcess
+from lavaplast.proc.base import CheckedProcess, check_schedule
 
 
 class ErrorNeuron(CheckedProcess):
@@ -20,7 +20,8 @@ class ErrorNeuron(CheckedProcess):
     target on ``target_in`` (both ``(batch, n_classes)``); sends the logits
     on ``s_out`` and the error ``dLoss/dlogits`` on ``err_out`` (the
     broadcast third factor of learning): ``softmax(logits) - target`` for
-    ``loss="ce"``, ``logits - target`` for ``loss="mse"``.
+    ``loss="ce"``, ``logits - target`` for ``loss="mse"``. Target and
+    error travel only on learning steps (``learn_offset + k * learn_every``).
     """
 
     def __init__(
@@ -30,6 +31,8 @@ class ErrorNeuron(CheckedProcess):
         gain=1.0,
         bias=0.0,
         loss: str = "ce",
+        learn_every: int = 1,
+        learn_offset: int = 0,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -41,7 +44,9 @@ class ErrorNeuron(CheckedProcess):
         n = shape[1]
         gain = np.broadcast_to(np.asarray(gain, dtype=float), (n,)).copy()
         bias = np.broadcast_to(np.asarray(bias, dtype=float), (n,)).copy()
-        super().__init__(shape=shape, loss=loss, name=name, log_config=log_config)
+        check_schedule("ErrorNeuron", learn_every, learn_offset)
+        super().__init__(shape=shape, loss=loss, learn_every=learn_every, learn_offset=learn_offset,
+                         name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.target_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)

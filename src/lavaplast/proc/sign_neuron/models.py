@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import feedback_error, neuron_drive, sign_neuron
+from lavaplast.proc.base import is_learning_step
 from lavaplast.proc.sign_neuron.process import SignNeuron
 
 
@@ -29,6 +30,7 @@ class PySignNeuronModelFloat(PyLoihiProcessModel):
         super().__init__(proc_params)
         self.mode = proc_params["mode"]
         self.feedback = proc_params["feedback"]
+        self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
 
     def run_spk(self) -> None:
         z = neuron_drive(self.a_in.recv(), self.gain, self.bias)
@@ -38,7 +40,7 @@ class PySignNeuronModelFloat(PyLoihiProcessModel):
             self.s_out.send((z >= 0).astype(float))
         else:
             self.s_out.send(z)
-        if self.feedback is not None:
+        if self.feedback is not None and is_learning_step(self.time_step, *self.schedule):
             # Sent after s_out: the error depends on later layers, which
             # only see this step's output through a one-step synapse delay.
             self.err_out.send(feedback_error(self.fb_in.recv(), self.feedback, z))

@@ -9,7 +9,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.proc.base import CheckedProcess
+from lavaplast.proc.base import CheckedProcess, check_schedule
 
 MODES = ("sign", "binary", "identity")
 
@@ -39,7 +39,8 @@ class SignNeuron(CheckedProcess):
     takes part in learning by direct feedback alignment: it receives the
     broadcast output error on ``fb_in`` ``(batch, n_classes)`` and sends its
     local error ``(fb_in @ feedback^T) * 1[|y| <= 1]`` on ``err_out``, the
-    third factor of its input synapses.
+    third factor of its input synapses, on learning steps only
+    (``learn_offset + k * learn_every``, the schedule of those synapses).
     """
 
     def __init__(
@@ -50,6 +51,8 @@ class SignNeuron(CheckedProcess):
         bias=0.0,
         mode: str = "sign",
         feedback: ty.Optional[np.ndarray] = None,
+        learn_every: int = 1,
+        learn_offset: int = 0,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -67,8 +70,10 @@ class SignNeuron(CheckedProcess):
             feedback = np.asarray(feedback, dtype=float)
             if feedback.ndim != 2 or feedback.shape[0] != n or feedback.shape[1] < 1:
                 raise ValueError(f"SignNeuron: feedback must have shape ({n}, n_classes), got {feedback.shape}")
+        check_schedule("SignNeuron", learn_every, learn_offset)
         n_fb = 1 if feedback is None else feedback.shape[1]
-        super().__init__(shape=shape, mode=mode, feedback=feedback, name=name, log_config=log_config)
+        super().__init__(shape=shape, mode=mode, feedback=feedback, learn_every=learn_every,
+                         learn_offset=learn_offset, name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.fb_in = InPort(shape=(shape[0], n_fb))

@@ -1,0 +1,148 @@
+"""Lava simulator throughput: the on-chip learning graph against stock Lava.
+
+Measured side by side in one process, on Lava's CPU simulator:
+
+- stock Lava: ``RingBuffer -> (Dense -> LIF) x L`` of the given sizes, one
+  sample per time step (binary spikes);
+- lavaplast's learning graph (``LavaBinaryMLP.train``: BatchSource,
+  BinaryDense with metaplastic local learning, SignNeuron with DFA feedback,
+  ErrorNeuron), at batch 1 and at a larger batch;
+- lavaplast's inference graph (one batch per step);
+- reading a hidden-weight matrix back with ``Var.get`` against the
+  shared-memory read-back.
+
+    python benchmarks/bench_lava.py --out benchmarks/results/lava.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.dense.process import Dense
+from lava.proc.io.source import RingBuffer
+from lava.proc.lif.process import LIF
+
+from lavaplast.graph import LavaBinaryMLP
+from lavaplast.proc import BinaryDense, LavaSession, SharedArray
+from lavaplast.reference import init_local_mlp
+
+
+def stock_graph_steps_per_s(sizes, steps: int) -> float:
+    rng = np.random.default_rng(0)
+    src = RingBuffer(data=(rng.random((sizes[0], 64)) < 0.2).astype(float))
+    prev = src.s_out
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        dense = Dense(weights=rng.normal(0, 1, (n_out, n_in)))
+        lif = LIF(shape=(n_out,), du=1.0, dv=0.1, vth=5.0)
+        prev.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        prev = lif.s_out
+    with LavaSession(src, Loihi2SimCfg(select_tag="floating_pt"), timeout=600) as session:
+        session.run(10)  # start-up is not part of the rate
+        t0 = time.perf_counter()
+        session.run(steps)
+        return steps / (time.perf_counter() - t0)
+
+
+def learning_graph(sizes, batch: int, windows: int) -> dict:
+    state = init_local_mlp(sizes, meta=1.35, lr=0.005, seed=0)
+    net = LavaBinaryMLP(state, batch=batch, chunk_steps=10**9)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * windows, sizes[0]))
+    y = rng.integers(0, sizes[-1], len(x))
+    order = np.arange(len(x))
+    t0 = time.perf_counter()
+    steps = net.train(x, y, order)
+    total = time.perf_counter() - t0
+    # A second, tiny run measures start-up + stop, subtracted from the first.
+    t0 = time.perf_counter()
+    net.train(x[:batch], y[:batch], order[:batch])
+    overhead = time.perf_counter() - t0
+    run = max(total - overhead, 1e-9)
+    return dict(batch=batch, steps=steps, seconds=round(total, 3), startup_seconds=round(overhead, 3),
+                steps_per_s=steps / run, samples_per_s=len(x) / run)
+
+
+def inference_graph(sizes, batch: int, n: int) -> dict:
+    net = LavaBinaryMLP(init_local_mlp(sizes, seed=0), batch=batch, chunk_steps=10**9)
+    x = np.random.default_rng(0).random((n, sizes[0]))
+    t0 = time.perf_counter()
+    net.predict(x)
+    total = time.perf_counter() - t0
+    return dict(batch=batch, samples=n, seconds=round(total, 3), samples_per_s_incl_startup=n / total)
+
+
+def readback(shape) -> dict:
+    w = np.random.default_rng(0).normal(0, 0.1, shape)
+    with SharedArray(shape) as out:
+        dense = BinaryDense(hidden_weights=w, batch=1, readout=out.spec)
+        with LavaSession(dense, Loihi2SimCfg(select_tag="floating_pt"), timeout=600) as session:
+            session.run(1)
+            t0 = time.perf_counter()
+            via_shm = out.read()
+            t_shm = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            via_get = dense.hidden_weights.get()
+            t_get = time.perf_counter() - t0
+    assert np.array_equal(via_shm, via_get)
+    return dict(shape=list(shape), var_get_seconds=t_get, shared_memory_seconds=t_shm,
+                speedup=t_get / max(t_shm, 1e-9))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[784, 256, 256, 10])
+    p.add_argument("--stock-steps", type=int, default=400)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--windows", type=int, default=100, help="batches in the timed learning run")
+    p.add_argument("--readback-shape", type=int, nargs=2, default=[256, 784])
+    p.add_argument("--out", default="benchmarks/results/lava.json")
+    args = p.parse_args(argv)
+
+    sizes = args.sizes
+    n_layers = len(sizes) - 1
+    stock = stock_graph_steps_per_s(sizes, args.stock_steps)
+    learn_1 = learning_graph(sizes, 1, args.windows)
+    learn_b = learning_graph(sizes, args.batch, args.windows)
+    infer = inference_graph(sizes, args.batch, args.batch * args.windows)
+    rb = readback(tuple(args.readback_shape))
+    result = dict(
+        benchmark="lava_throughput",
+        command=" ".join(["python", *sys.argv]),
+        sizes=sizes,
+        processes=dict(stock=1 + 2 * n_layers, learning=2 + 2 * n_layers),
+        stock_dense_lif=dict(steps_per_s=stock, samples_per_s=stock),
+        learning_batch_1=learn_1,
+        learning_batch_n=learn_b,
+        inference=infer,
+        readback=rb,
+        learning_steps_ratio_to_stock=learn_1["steps_per_s"] / stock,
+        batching_gain_samples_per_s=learn_b["samples_per_s"] / learn_1["samples_per_s"],
+        learning_samples_ratio_to_stock=learn_b["samples_per_s"] / stock,
+        cpus=os.cpu_count(),
+        machine=platform.machine(),
+        python=platform.python_version(),
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"stock Dense+LIF graph        {stock:8.0f} steps/s  (= samples/s)")
+    print(f"learning graph, batch 1      {learn_1['steps_per_s']:8.0f} steps/s  {learn_1['samples_per_s']:8.0f} samples/s")
+    print(f"learning graph, batch {args.batch:<5d}  {learn_b['steps_per_s']:8.0f} steps/s  "
+          f"{learn_b['samples_per_s']:8.0f} samples/s")
+    print(f"batching gain {result['batching_gain_samples_per_s']:.1f}x; learning/stock steps "
+          f"{result['learning_steps_ratio_to_stock']:.2f}; read-back {rb['speedup']:.0f}x faster than Var.get "
+          f"({rb['var_get_seconds']:.2f} s vs {rb['shared_memory_seconds'] * 1e3:.2f} ms)  -> {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
