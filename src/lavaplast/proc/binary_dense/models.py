@@ -16,7 +16,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import binarize, local_gradient, metaplastic_adam_step_, metaplastic_sgd_step_, ternarize
-from lavaplast.proc.base import is_learning_step
+from lavaplast.proc.base import is_learning_step, single_threaded_blas
 from lavaplast.proc.binary_dense.process import BinaryDense
 from lavaplast.proc.runtime import SharedArray
 
@@ -39,6 +39,7 @@ class PyBinaryDenseModelFloat(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
+        single_threaded_blas()
         p = proc_params
         self.quantizer = p["quantizer"]
         self.threshold = p["threshold"]

@@ -11,7 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import neuron_drive, output_error
-from lavaplast.proc.base import is_learning_step
+from lavaplast.proc.base import is_learning_step, single_threaded_blas
 from lavaplast.proc.error_neuron.process import ErrorNeuron
 
 
@@ -28,6 +28,7 @@ class PyErrorNeuronModelFloat(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
+        single_threaded_blas()
         self.loss = proc_params["loss"]
         self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
 

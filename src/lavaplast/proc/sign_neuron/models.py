@@ -11,7 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import feedback_error, neuron_drive, sign_neuron
-from lavaplast.proc.base import is_learning_step
+from lavaplast.proc.base import is_learning_step, single_threaded_blas
 from lavaplast.proc.sign_neuron.process import SignNeuron
 
 
@@ -28,6 +28,7 @@ class PySignNeuronModelFloat(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
+        single_threaded_blas()
         self.mode = proc_params["mode"]
         self.feedback = proc_params["feedback"]
         self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
