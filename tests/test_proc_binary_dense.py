@@ -208,3 +208,38 @@ def test_run_past_its_timeout_raises_and_cleans_up():
     assert lava_children() == []
     with pytest.raises(RuntimeError, match="closed"):
         session.run(1)
+
+
+def _host_sgd(tag, w0, grads, **kwargs):
+    source = BatchSource(data=np.concatenate(grads), batch=w0.shape[0])
+    with SharedArray(w0.shape) as readout:
+        dense = BinaryDense(hidden_weights=w0, learning="host", optimizer="sgd", lr=0.05, meta=1.35,
+                            readout=readout.spec, **kwargs)
+        source.s_out.connect(dense.grad_in)
+        with LavaSession(dense, Loihi2SimCfg(select_tag=tag), timeout=120) as session:
+            session.run(len(grads))
+        return readout.read()
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_fixed_point_model_stays_close_to_float(stochastic):
+    rng = np.random.default_rng(3)
+    w0 = rng.uniform(-0.3, 0.3, size=(32, 50))
+    grads = [rng.normal(0.02, 0.1, size=w0.shape) for _ in range(150)]
+    flt = _host_sgd("floating_pt", w0, grads)
+    fix = _host_sgd("fixed_pt", w0, grads, stochastic_rounding=stochastic)
+    np.testing.assert_array_equal(fix * 4096, np.rint(fix * 4096))  # 12 fractional bits
+    moved = np.abs(flt - w0).mean()
+    assert moved > 0.1
+    assert np.abs(fix - flt).mean() < 0.02 * moved
+    assert np.abs(fix - flt).max() < 0.02
+    assert (np.sign(fix) == np.sign(flt)).mean() > 0.99
+
+
+def test_fixed_point_model_refuses_adam_with_a_clear_error():
+    source = BatchSource(data=np.zeros((4, 5)), batch=4)
+    dense = BinaryDense(hidden_weights=np.ones((4, 5)), learning="host", optimizer="adam")
+    source.s_out.connect(dense.grad_in)
+    with pytest.raises(Exception, match="optimizer='sgd' only"):
+        with LavaSession(dense, Loihi2SimCfg(select_tag="fixed_pt"), timeout=30) as session:
+            session.run(2)

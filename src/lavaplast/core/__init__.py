@@ -13,6 +13,13 @@ from lavaplast.core.metaplastic import (
     metaplastic_update,
     metaplastic_update_,
 )
+from lavaplast.core.fixed_point import (
+    f_meta_lut,
+    from_fixed,
+    metaplastic_update_fixed_,
+    round_shift,
+    to_fixed,
+)
 from lavaplast.core.local_learning import (
     LOSSES,
     feedback_error,
@@ -25,10 +32,13 @@ from lavaplast.core.quantize import binarize, ternarize
 
 __all__ = [
     "LOSSES",
+    "f_meta_lut",
     "feedback_error",
+    "from_fixed",
     "local_gradient",
     "neuron_drive",
     "output_error",
+    "round_shift",
     "sign_neuron",
     "adam_direction",
     "adam_moments_",
@@ -39,5 +49,7 @@ __all__ = [
     "metaplastic_sgd_step_",
     "metaplastic_update",
     "metaplastic_update_",
+    "metaplastic_update_fixed_",
     "ternarize",
+    "to_fixed",
 ]

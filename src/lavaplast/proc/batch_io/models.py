@@ -16,7 +16,7 @@ from lavaplast.proc.runtime import SharedArray
 
 @implements(proc=BatchSource, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PyBatchSourceModel(PyLoihiProcessModel):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     target_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -44,7 +44,7 @@ class PyBatchSourceModel(PyLoihiProcessModel):
 
 @implements(proc=BatchSink, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PyBatchSinkModel(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     count: np.ndarray = LavaPyType(np.ndarray, int)

@@ -1,4 +1,4 @@
-"""ProcessModels of ``BinaryDense``.
+"""ProcessModels of ``BinaryDense``: floating_pt and fixed_pt.
 
 The dynamics and the learning rule come from :mod:`lavaplast.core`, the
 same functions the PyTorch reference calls; these models only wire them to
@@ -15,17 +15,25 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import binarize, local_gradient, metaplastic_adam_step_, metaplastic_sgd_step_, ternarize
+from lavaplast.core import (
+    binarize,
+    f_meta_lut,
+    from_fixed,
+    local_gradient,
+    metaplastic_adam_step_,
+    metaplastic_sgd_step_,
+    metaplastic_update_fixed_,
+    ternarize,
+    to_fixed,
+)
 from lavaplast.proc.base import is_learning_step, single_threaded_blas
 from lavaplast.proc.binary_dense.process import BinaryDense
 from lavaplast.proc.runtime import SharedArray
 
 
-@implements(proc=BinaryDense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyBinaryDenseModelFloat(PyLoihiProcessModel):
-    """Float model: hidden weights and Adam moments in float64."""
+class AbstractBinaryDenseModel(PyLoihiProcessModel):
+    """Ports, state and forward pass shared by both models (undecorated:
+    Lava's tags add up over inheritance, so each model derives from this)."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -78,6 +86,17 @@ class PyBinaryDenseModelFloat(PyLoihiProcessModel):
     def lrn_guard(self) -> bool:
         return self.learning != "off" and is_learning_step(self.time_step, self.learn_every, self.learn_offset)
 
+    def _publish(self) -> None:
+        if self._readout is not None:
+            self._readout[1][...] = self.hidden_weights
+
+
+@implements(proc=BinaryDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyBinaryDenseModelFloat(AbstractBinaryDenseModel):
+    """Float model: hidden weights and Adam moments in float64."""
+
     def run_lrn(self) -> None:
         if self.optimizer == "adam":
             if self._work is None:
@@ -91,6 +110,45 @@ class PyBinaryDenseModelFloat(PyLoihiProcessModel):
         self._weights = self._quantize()
         self._publish()
 
-    def _publish(self) -> None:
-        if self._readout is not None:
-            self._readout[1][...] = self.hidden_weights
+
+@implements(proc=BinaryDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyBinaryDenseModelFixed(AbstractBinaryDenseModel):
+    """Fixed-point learning state: integer hidden weights, f_meta from a table.
+
+    The forward pass is the float model's (binary weights make it exact);
+    the hidden weights live as ``hidden_bits``-bit integers with
+    ``frac_bits`` fractional bits and every update is scaled, attenuated
+    by the lookup table, rounded and saturated in that format. The
+    ``hidden_weights`` Var and the read-back hold their real values.
+    """
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        p = proc_params
+        if self.learning != "off" and self.optimizer != "sgd":
+            raise ValueError(
+                f"the fixed_pt BinaryDense model supports optimizer='sgd' only, got {self.optimizer!r}; "
+                "use the floating_pt model for Adam"
+            )
+        self.bits, self.frac_bits, self.shift = p["hidden_bits"], p["frac_bits"], p["lut_index_shift"]
+        self._lut = f_meta_lut(p["meta"], self.frac_bits, self.bits, self.shift)
+        self._rng = np.random.default_rng(p["seed"]) if p["stochastic_rounding"] else None
+        self._q = None
+
+    def run_spk(self) -> None:
+        if self._q is None:
+            self._q = to_fixed(self.hidden_weights, self.frac_bits, self.bits)
+            self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
+        super().run_spk()
+
+    def run_lrn(self) -> None:
+        grad = self._grad
+        if self.hyper["weight_decay"]:
+            grad = grad + self.hyper["weight_decay"] * self.hidden_weights
+        metaplastic_update_fixed_(self._q, self.hyper["lr"] * grad, self._lut, self.shift, self.frac_bits,
+                                  self.bits, rng=self._rng)
+        self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
+        self._weights = self._quantize()
+        self._publish()

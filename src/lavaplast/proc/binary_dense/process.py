@@ -44,6 +44,14 @@ class BinaryDense(CheckedProcess):
     ``readout`` is the ``spec`` of a :class:`lavaplast.proc.runtime.SharedArray`
     of shape ``(n_out, n_in)`` into which the model writes the hidden weights
     after every update (bulk read-back; ``Var.get`` is element by element).
+
+    The ``fixed_pt`` model keeps the hidden weights as ``hidden_bits``-bit
+    signed integers with ``frac_bits`` fractional bits (so they saturate at
+    ``+-2**(hidden_bits - 1 - frac_bits)``), takes ``f_meta`` from a table with
+    one entry per ``2**lut_index_shift`` integer steps, rounds updates
+    stochastically (seeded by ``seed``) or to nearest, and supports
+    ``optimizer="sgd"`` (Adam's division and square root have no Loihi-like
+    integer form here).
     """
 
     def __init__(
@@ -63,6 +71,11 @@ class BinaryDense(CheckedProcess):
         learn_every: int = 1,
         learn_offset: int = 0,
         readout: ty.Optional[dict] = None,
+        hidden_bits: int = 16,
+        frac_bits: int = 12,
+        lut_index_shift: int = 6,
+        stochastic_rounding: bool = True,
+        seed: int = 0,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -90,6 +103,12 @@ class BinaryDense(CheckedProcess):
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"BinaryDense: betas must be two numbers in [0, 1), got {betas!r}")
         check_schedule("BinaryDense", learn_every, learn_offset)
+        if not (isinstance(hidden_bits, int) and 2 <= hidden_bits <= 32):
+            raise ValueError(f"BinaryDense: hidden_bits must be an integer in 2..32, got {hidden_bits!r}")
+        if not (isinstance(frac_bits, int) and 0 <= frac_bits < hidden_bits):
+            raise ValueError(f"BinaryDense: frac_bits must be an integer in 0..{hidden_bits - 1}, got {frac_bits!r}")
+        if not (isinstance(lut_index_shift, int) and 0 <= lut_index_shift < hidden_bits - 1):
+            raise ValueError(f"BinaryDense: lut_index_shift must be in 0..{hidden_bits - 2}, got {lut_index_shift!r}")
         if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
             raise ValueError(
                 f"BinaryDense: readout array has shape {tuple(readout['shape'])}, expected {hidden_weights.shape}"
@@ -98,7 +117,8 @@ class BinaryDense(CheckedProcess):
             hidden_weights=hidden_weights, batch=batch, quantizer=quantizer, threshold=threshold,
             learning=learning, meta=meta, optimizer=optimizer, lr=lr, betas=tuple(betas), eps=eps,
             weight_decay=weight_decay, learn_every=learn_every, learn_offset=learn_offset, readout=readout,
-            name=name, log_config=log_config,
+            hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
+            stochastic_rounding=stochastic_rounding, seed=seed, name=name, log_config=log_config,
         )
         n_out, n_in = hidden_weights.shape
         self.n_in, self.n_out, self.batch = n_in, n_out, batch

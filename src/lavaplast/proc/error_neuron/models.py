@@ -17,7 +17,7 @@ from lavaplast.proc.error_neuron.process import ErrorNeuron
 
 @implements(proc=ErrorNeuron, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PyErrorNeuronModelFloat(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     target_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)

@@ -17,7 +17,7 @@ from lavaplast.proc.sign_neuron.process import SignNeuron
 
 @implements(proc=SignNeuron, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PySignNeuronModelFloat(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
