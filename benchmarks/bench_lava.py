@@ -9,7 +9,9 @@ Measured side by side in one process, on Lava's CPU simulator:
   ErrorNeuron), at batch 1 and at a larger batch;
 - lavaplast's inference graph (one batch per step);
 - reading a hidden-weight matrix back with ``Var.get`` against the
-  shared-memory read-back.
+  shared-memory read-back;
+- the deviation of the fixed_pt model's hidden weights from floating_pt
+  after the same 200 host-gradient SGD steps.
 
     python benchmarks/bench_lava.py --out benchmarks/results/lava.json
 """
@@ -31,7 +33,7 @@ from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
 
 from lavaplast.graph import LavaBinaryMLP
-from lavaplast.proc import BinaryDense, LavaSession, SharedArray
+from lavaplast.proc import BatchSource, BinaryDense, LavaSession, SharedArray
 from lavaplast.reference import init_local_mlp
 
 
@@ -94,6 +96,32 @@ def readback(shape) -> dict:
                 speedup=t_get / max(t_shm, 1e-9))
 
 
+def fixed_point_deviation(shape=(64, 100), steps: int = 200) -> dict:
+    """Hidden weights after the same host-gradient SGD steps, fixed_pt against floating_pt."""
+    rng = np.random.default_rng(0)
+    w0 = rng.uniform(-0.3, 0.3, size=shape)
+    grads = np.concatenate([rng.normal(0.02, 0.1, size=shape) for _ in range(steps)])
+
+    def run(tag, **kwargs):
+        src = BatchSource(data=grads, batch=shape[0])
+        with SharedArray(shape) as out:
+            dense = BinaryDense(hidden_weights=w0, learning="host", optimizer="sgd", lr=0.05, meta=1.35,
+                                readout=out.spec, **kwargs)
+            src.s_out.connect(dense.grad_in)
+            with LavaSession(dense, Loihi2SimCfg(select_tag=tag), timeout=600) as session:
+                session.run(steps)
+            return out.read()
+
+    flt = run("floating_pt")
+    result = dict(shape=list(shape), steps=steps, lr=0.05, meta=1.35, hidden_bits=16, frac_bits=12,
+                  lut_entries=512, mean_abs_change_float=float(np.abs(flt - w0).mean()))
+    for name, stochastic in (("round_to_nearest", False), ("stochastic_rounding", True)):
+        fix = run("fixed_pt", stochastic_rounding=stochastic)
+        result[name] = dict(max_abs_dev=float(np.abs(fix - flt).max()), mean_abs_dev=float(np.abs(fix - flt).mean()),
+                            sign_agreement=float((np.sign(fix) == np.sign(flt)).mean()))
+    return result
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[784, 256, 256, 10])
@@ -111,6 +139,7 @@ def main(argv=None) -> dict:
     learn_b = learning_graph(sizes, args.batch, args.windows)
     infer = inference_graph(sizes, args.batch, args.batch * args.windows)
     rb = readback(tuple(args.readback_shape))
+    fixed = fixed_point_deviation()
     result = dict(
         benchmark="lava_throughput",
         command=" ".join(["python", *sys.argv]),
@@ -121,6 +150,7 @@ def main(argv=None) -> dict:
         learning_batch_n=learn_b,
         inference=infer,
         readback=rb,
+        fixed_point=fixed,
         learning_steps_ratio_to_stock=learn_1["steps_per_s"] / stock,
         batching_gain_samples_per_s=learn_b["samples_per_s"] / learn_1["samples_per_s"],
         learning_samples_ratio_to_stock=learn_b["samples_per_s"] / stock,
@@ -137,7 +167,12 @@ def main(argv=None) -> dict:
           f"{learn_b['samples_per_s']:8.0f} samples/s")
     print(f"batching gain {result['batching_gain_samples_per_s']:.1f}x; learning/stock steps "
           f"{result['learning_steps_ratio_to_stock']:.2f}; read-back {rb['speedup']:.0f}x faster than Var.get "
-          f"({rb['var_get_seconds']:.2f} s vs {rb['shared_memory_seconds'] * 1e3:.2f} ms)  -> {out}")
+          f"({rb['var_get_seconds']:.2f} s vs {rb['shared_memory_seconds'] * 1e3:.2f} ms)")
+    for name in ("round_to_nearest", "stochastic_rounding"):
+        f = fixed[name]
+        print(f"fixed_pt vs float ({name}): mean |dW| {f['mean_abs_dev']:.4f} (float moved "
+              f"{fixed['mean_abs_change_float']:.3f}), max {f['max_abs_dev']:.4f}, signs agree {100 * f['sign_agreement']:.2f}%")
+    print(f"-> {out}")
     return result
 
 
