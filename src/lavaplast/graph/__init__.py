@@ -1,5 +1,6 @@
 """Builders that assemble lavaplast processes into runnable Lava graphs."""
 
 from lavaplast.graph.binary_network import LavaBinaryMLP
+from lavaplast.graph.spiking import LavaSpikingBinaryMLP
 
-__all__ = ["LavaBinaryMLP"]
+__all__ = ["LavaBinaryMLP", "LavaSpikingBinaryMLP"]

@@ -11,6 +11,7 @@ from lavaplast.reference.models import (
     load_batchnorm_state,
 )
 from lavaplast.reference.optim import MetaplasticAdam
+from lavaplast.reference.spiking import SpikingBinaryMLP, rate_encode
 
 __all__ = [
     "BNN",
@@ -22,9 +23,11 @@ __all__ = [
     "LocalMLPState",
     "MetaplasticAdam",
     "SignActivation",
+    "SpikingBinaryMLP",
     "batchnorm_state",
     "init_local_mlp",
     "load_batchnorm_state",
+    "rate_encode",
     "sign_ste",
     "state_from_bnn",
 ]

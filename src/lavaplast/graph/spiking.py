@@ -1,0 +1,108 @@
+"""Spiking mode of binary networks: LIF neurons behind binary synapses, as a Lava graph.
+
+::
+
+    BatchSource --> BinaryDense_1 --> LIF_1 --> BinaryDense_2 --> LIF_2 --> ... --> LIF_L
+                                        \\--> BatchSink_1          \\--> BatchSink_2       \\--> BatchSink_L
+
+The source sends input time step ``k`` (0-based) at Lava step ``k + 1``.
+Each ``BinaryDense`` delays by one step and each ``LIF`` spikes in the step it
+receives, so at Lava step ``t`` layer 1 integrates input step ``t - 2`` and
+layer ``l`` the spikes layer ``l - 1`` sent at step ``t - 1``. Sinks record
+every LIF at every step, so row ``t - 1`` of a recording holds the spikes of
+Lava step ``t``: the same indexing as the twin
+:class:`lavaplast.reference.spiking.SpikingBinaryMLP`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray
+from lavaplast.reference.spiking import check_spiking_network
+
+
+def _run_cfg():
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    return Loihi2SimCfg(select_tag="floating_pt")
+
+
+class LavaSpikingBinaryMLP:
+    """Binary-synapse spiking MLP on Lava's CPU simulator (stock float ``LIF``, zero reset).
+
+    ``hidden_weights`` are ``(n_out, n_in)`` matrices; the synapses use
+    ``sign(W_h)``. Every layer has ``LIF(du=1, dv=1 - beta, vth=threshold)``:
+    the synaptic current is the input of the step alone and the membrane
+    decays by ``1 - dv`` (= ``beta``) per step. ``batch`` samples run side by
+    side; ``timeout`` bounds each run, and the runtime is stopped on every
+    exit path.
+    """
+
+    def __init__(self, hidden_weights: list, *, beta: float = 0.9, threshold: float = 1.0,
+                 batch: int = 1, timeout: float = 120.0):
+        self.hidden_weights = check_spiking_network(hidden_weights, beta, threshold)
+        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self.beta = float(beta)
+        self.threshold = float(threshold)
+        self.batch = int(batch)
+        self.timeout = float(timeout)
+        self.sizes = [self.hidden_weights[0].shape[1]] + [w.shape[0] for w in self.hidden_weights]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.hidden_weights)
+
+    def _check_spikes(self, spikes) -> np.ndarray:
+        spikes = np.asarray(spikes, dtype=float)
+        n_in = self.sizes[0]
+        if spikes.ndim != 3 or spikes.shape[0] == 0 or spikes.shape[1:] != (self.batch, n_in):
+            raise ValueError(f"spikes must have shape (T, {self.batch}, {n_in}) with T >= 1 "
+                             f"(time steps, batch, inputs), got {spikes.shape}")
+        if not np.all(np.isfinite(spikes)):
+            raise ValueError("spikes contains NaN or infinite values")
+        return spikes
+
+    def run(self, spikes) -> tuple[list[np.ndarray], np.ndarray]:
+        """Present ``spikes`` ``(T, batch, n_in)`` (spikes or currents) for ``T`` steps.
+
+        Runs ``T + n_layers`` steps, enough for the last input step to reach
+        the output layer. Returns ``(trains, counts)``: one ``(T + n_layers,
+        batch, n_l)`` spike recording per layer and the output spike counts
+        ``(batch, n_out)``.
+        """
+        from lava.proc.lif.process import LIF
+
+        spikes = self._check_spikes(spikes)
+        T, B, L = len(spikes), self.batch, self.n_layers
+        n_steps = T + L
+        # Zero steps after the input: BatchSource would otherwise wrap around
+        # and replay the first steps while the deeper layers still run.
+        data = np.zeros((n_steps * B, self.sizes[0]))
+        data[: T * B] = spikes.reshape(T * B, -1)
+        records = [SharedArray((n_steps, B, n)) for n in self.sizes[1:]]
+        try:
+            src = BatchSource(data=data, batch=B, hold=1)
+            prev = src.s_out
+            for l, w in enumerate(self.hidden_weights):
+                dense = BinaryDense(hidden_weights=w, batch=B)
+                lif = LIF(shape=(B, self.sizes[l + 1]), du=1.0, dv=1.0 - self.beta, vth=self.threshold)
+                prev.connect(dense.s_in)
+                dense.a_out.connect(lif.a_in)
+                sink = BatchSink(shape=(B, self.sizes[l + 1]), record=records[l].spec, offset=1)
+                lif.s_out.connect(sink.a_in)
+                prev = lif.s_out
+            with LavaSession(src, _run_cfg(), timeout=self.timeout) as session:
+                session.run(n_steps)
+            trains = [r.read() for r in records]
+        finally:
+            for r in records:
+                r.close()
+        return trains, trains[-1].sum(0)
+
+    def predict(self, spikes) -> np.ndarray:
+        """Class predictions ``(batch,)``: the output neuron with the most spikes."""
+        return self.run(spikes)[1].argmax(1)

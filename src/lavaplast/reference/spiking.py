@@ -1,0 +1,149 @@
+"""snnTorch twin of the spiking binary network of :mod:`lavaplast.graph.spiking`.
+
+Each layer is a binary-weight linear map (``sign(W_h)``, no bias) followed by
+``snn.Leaky(beta, threshold, reset_mechanism="zero")``. The twin reproduces the
+Lava graph spike for spike, so it models what the Lava graph does:
+
+- one step of synaptic delay per layer (``BinaryDense`` sends what it
+  received a step earlier): at step ``k`` layer 1 gets ``x[k - 1]`` and layer
+  ``l`` gets the spikes of layer ``l - 1`` at step ``k - 1``; every synaptic
+  input is zero at ``k = 0``;
+- Lava's float ``LIF`` with ``du = 1``, ``dv = 1 - beta``: its decay factor
+  is ``1 - dv``, computed in float64, which is not always ``beta`` to the
+  last bit, so the twin uses that same number, and float64 throughout
+  (snnTorch would store a Python float ``beta`` as float32).
+
+Lava's ``v > vth`` and snnTorch's ``mem - threshold > 0`` agree for all
+finite floats, and snnTorch's delayed zero reset (applied at the start of the
+next step) equals Lava's immediate ``v = 0`` after a spike.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import snntorch as snn
+import torch
+from torch import nn
+
+from lavaplast.core import binarize
+
+
+def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
+    """Bernoulli spike trains ``(T, *x.shape)`` firing with probability ``x`` per step.
+
+    ``x`` holds rates in [0, 1] (e.g. pixels / 255); the same ``seed`` gives
+    the same spikes, so the Lava graph and the twin can share an input.
+    """
+    x = np.asarray(x, dtype=float)
+    if not (isinstance(T, (int, np.integer)) and T >= 1):
+        raise ValueError(f"rate_encode: T must be an integer >= 1, got {T!r}")
+    if x.size == 0 or not np.all((x >= 0) & (x <= 1)):
+        raise ValueError("rate_encode: x must be a non-empty array of rates in [0, 1]")
+    rng = np.random.default_rng(seed)
+    return (rng.random((int(T),) + x.shape) < x).astype(float)
+
+
+def check_spiking_network(hidden_weights: Sequence, beta: float, threshold: float) -> list[np.ndarray]:
+    """Validate the parameters of a spiking binary network; return the weights as float64 arrays.
+
+    ``hidden_weights`` is a non-empty list of 2-D ``(n_out, n_in)`` arrays
+    whose sizes chain; ``beta`` must lie in [0, 1) and ``threshold`` be > 0.
+    """
+    if isinstance(hidden_weights, np.ndarray) or not isinstance(hidden_weights, (list, tuple)) \
+            or len(hidden_weights) == 0:
+        raise ValueError("hidden_weights must be a non-empty list of 2-D arrays (n_out, n_in)")
+    weights = []
+    for l, w in enumerate(hidden_weights):
+        w = np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, dtype=float)
+        if w.ndim != 2 or 0 in w.shape:
+            raise ValueError(f"hidden_weights[{l}] must be a non-empty 2-D array (n_out, n_in), got shape {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"hidden_weights[{l}] contains NaN or infinite values")
+        if weights and w.shape[1] != weights[-1].shape[0]:
+            raise ValueError(f"hidden_weights[{l}] has {w.shape[1]} inputs but layer {l - 1} "
+                             f"has {weights[-1].shape[0]} outputs")
+        weights.append(w)
+    if not (isinstance(beta, (int, float, np.floating)) and 0 <= beta < 1):
+        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}")
+    if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold < np.inf):
+        raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
+    return weights
+
+
+def lava_decay(beta: float) -> float:
+    """The membrane decay Lava's float LIF applies for ``dv = 1 - beta``: ``1 - (1 - beta)`` in float64."""
+    return 1.0 - (1.0 - float(beta))
+
+
+class SpikingBinaryMLP(nn.Module):
+    """Binary-synapse spiking MLP (snnTorch ``Leaky`` neurons, zero reset), with Lava's synaptic delays.
+
+    ``hidden_weights`` are ``(n_out, n_in)`` hidden-weight matrices; the
+    synapses use ``sign(W_h)`` (sign(0) = +1). Everything runs in float64.
+    """
+
+    def __init__(self, hidden_weights: Sequence, beta: float = 0.9, threshold: float = 1.0):
+        super().__init__()
+        weights = check_spiking_network(hidden_weights, beta, threshold)
+        self.sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        for l, w in enumerate(weights):
+            self.register_buffer(f"weight{l}", binarize(torch.from_numpy(w)))
+        decay = torch.tensor(lava_decay(beta), dtype=torch.float64)
+        th = torch.tensor(float(threshold), dtype=torch.float64)
+        self.neurons = nn.ModuleList(
+            snn.Leaky(beta=decay, threshold=th, reset_mechanism="zero") for _ in weights
+        )
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.neurons)
+
+    def default_steps(self, T: int) -> int:
+        """Steps needed for the last of ``T`` input steps to reach the output: ``T + n_layers``."""
+        return T + self.n_layers
+
+    def forward(self, x, n_steps: Optional[int] = None, return_membranes: bool = False):
+        """Run the network on ``x`` ``(T, B, n_in)`` (spikes or currents, step by step).
+
+        Runs ``n_steps`` steps (default ``T + n_layers``, so that every input
+        step reaches the last layer; ``x`` counts as zero past ``T``).
+        Returns ``(spikes, counts)``: a list with one ``(n_steps, B, n_l)``
+        spike recording per layer and the output spike counts ``(B, n_out)``;
+        with ``return_membranes``, also the membrane potentials per layer
+        (before the reset, as snnTorch returns them).
+        """
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != self.sizes[0]:
+            raise ValueError(f"input must have shape (T, B, {self.sizes[0]}) with T, B >= 1, got {tuple(x.shape)}")
+        T, B, _ = x.shape
+        n_steps = self.default_steps(T) if n_steps is None else n_steps
+        if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 1):
+            raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        weights = [getattr(self, f"weight{l}") for l in range(self.n_layers)]
+        spikes = [x.new_zeros((n_steps, B, n)) for n in self.sizes[1:]]
+        mems_out = [x.new_zeros((n_steps, B, n)) for n in self.sizes[1:]]
+        mems = [x.new_zeros((B, n)) for n in self.sizes[1:]]
+        for k in range(n_steps):
+            for l in range(self.n_layers):
+                # What layer l hears at step k left its source at step k - 1.
+                if k == 0:
+                    pre = None
+                elif l == 0:
+                    pre = x[k - 1] if k - 1 < T else None
+                else:
+                    pre = spikes[l - 1][k - 1]
+                cur = x.new_zeros((B, self.sizes[l + 1])) if pre is None else pre @ weights[l].T
+                spk, mems[l] = self.neurons[l](cur, mems[l])
+                spikes[l][k] = spk
+                mems_out[l][k] = mems[l]
+        counts = spikes[-1].sum(0)
+        if return_membranes:
+            return spikes, counts, mems_out
+        return spikes, counts
+
+    @torch.no_grad()
+    def predict(self, x, n_steps: Optional[int] = None) -> torch.Tensor:
+        """Class predictions ``(B,)``: the output neuron with the most spikes."""
+        return self.forward(x, n_steps)[1].argmax(1)
