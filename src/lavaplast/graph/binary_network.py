@@ -29,14 +29,9 @@ from lavaplast.proc import (
     LavaSession,
     SharedArray,
     SignNeuron,
+    sim_config,
 )
 from lavaplast.reference.local_bnn import LocalMLPState
-
-
-def _run_cfg():
-    from lava.magma.core.run_configs import Loihi2SimCfg
-
-    return Loihi2SimCfg(select_tag="floating_pt")
 
 
 class LavaBinaryMLP:
@@ -96,7 +91,7 @@ class LavaBinaryMLP:
             bar = tqdm(total=steps, desc=desc, unit="step", leave=False)
         try:
             self.last_chunks = []
-            with LavaSession(anchor, _run_cfg(), timeout=self.timeout) as session:
+            with LavaSession(anchor, sim_config(), timeout=self.timeout) as session:
                 for n in chunks:
                     t0 = time.perf_counter()
                     session.run(n)

@@ -18,14 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray
+from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray, sim_config
 from lavaplast.reference.spiking import check_spiking_network
-
-
-def _run_cfg():
-    from lava.magma.core.run_configs import Loihi2SimCfg
-
-    return Loihi2SimCfg(select_tag="floating_pt")
 
 
 class LavaSpikingBinaryMLP:
@@ -95,7 +89,7 @@ class LavaSpikingBinaryMLP:
                 sink = BatchSink(shape=(B, self.sizes[l + 1]), record=records[l].spec, offset=1)
                 lif.s_out.connect(sink.a_in)
                 prev = lif.s_out
-            with LavaSession(src, _run_cfg(), timeout=self.timeout) as session:
+            with LavaSession(src, sim_config(), timeout=self.timeout) as session:
                 session.run(n_steps)
             trains = [r.read() for r in records]
         finally:

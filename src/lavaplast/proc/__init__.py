@@ -6,7 +6,7 @@ Importing this package imports Lava; the rest of lavaplast works without it.
 from lavaplast.proc.batch_io.process import BatchSink, BatchSource
 from lavaplast.proc.binary_dense.process import BinaryDense
 from lavaplast.proc.error_neuron.process import ErrorNeuron
-from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children
+from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children, sim_config
 from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "SignNeuron",
     "fold_batchnorm",
     "lava_children",
+    "sim_config",
 ]

@@ -24,6 +24,16 @@ import numpy as np
 import psutil
 
 
+def sim_config(tag: str = "floating_pt"):
+    """Lava's CPU simulator configuration selecting the ``tag`` models
+    ("floating_pt" or "fixed_pt")."""
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    if tag not in ("floating_pt", "fixed_pt"):
+        raise ValueError(f"unknown model tag {tag!r}; expected 'floating_pt' or 'fixed_pt'")
+    return Loihi2SimCfg(select_tag=tag)
+
+
 class LavaTimeoutError(TimeoutError):
     """A Lava run did not finish within its timeout; its processes were killed."""
 
