@@ -19,12 +19,7 @@ Measured side by side in one process, on Lava's CPU simulator:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from lava.magma.core.run_configs import Loihi2SimCfg
@@ -32,6 +27,7 @@ from lava.proc.dense.process import Dense
 from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
 
+from common import save  # benchmarks/common.py (the script's folder is on sys.path)
 from lavaplast.graph import LavaBinaryMLP
 from lavaplast.proc import BatchSource, BinaryDense, LavaSession, SharedArray
 from lavaplast.reference import init_local_mlp
@@ -142,7 +138,6 @@ def main(argv=None) -> dict:
     fixed = fixed_point_deviation()
     result = dict(
         benchmark="lava_throughput",
-        command=" ".join(["python", *sys.argv]),
         sizes=sizes,
         processes=dict(stock=1 + 2 * n_layers, learning=2 + 2 * n_layers),
         stock_dense_lif=dict(steps_per_s=stock, samples_per_s=stock),
@@ -154,13 +149,8 @@ def main(argv=None) -> dict:
         learning_steps_ratio_to_stock=learn_1["steps_per_s"] / stock,
         batching_gain_samples_per_s=learn_b["samples_per_s"] / learn_1["samples_per_s"],
         learning_samples_ratio_to_stock=learn_b["samples_per_s"] / stock,
-        cpus=os.cpu_count(),
-        machine=platform.machine(),
-        python=platform.python_version(),
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = save(result, args.out)
     print(f"stock Dense+LIF graph        {stock:8.0f} steps/s  (= samples/s)")
     print(f"learning graph, batch 1      {learn_1['steps_per_s']:8.0f} steps/s  {learn_1['samples_per_s']:8.0f} samples/s")
     print(f"learning graph, batch {args.batch:<5d}  {learn_b['steps_per_s']:8.0f} steps/s  "

@@ -10,17 +10,13 @@ alike; the JSON reports the median samples/s of each and their ratio.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
+from common import save  # benchmarks/common.py (the script's folder is on sys.path)
 from lavaplast.reference import BNN, MetaplasticAdam
 
 
@@ -72,7 +68,6 @@ def main(argv=None) -> dict:
     meta_name = next(iter(opts))
     result = dict(
         benchmark="optimizer_throughput",
-        command=" ".join([Path(sys.executable).name, *sys.argv]),
         network=sizes,
         batch=args.batch,
         steps_per_round=args.steps,
@@ -83,13 +78,8 @@ def main(argv=None) -> dict:
         overhead_percent=100 * (median["torch.optim.Adam"] / median[meta_name] - 1),
         torch=torch.__version__,
         torch_threads=torch.get_num_threads(),
-        cpus=os.cpu_count(),
-        machine=platform.machine(),
-        python=platform.python_version(),
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = save(result, args.out)
     for name, v in median.items():
         print(f"{name:32s} {v:9.0f} samples/s")
     print(f"metaplastic / Adam throughput ratio: {result['ratio_metaplastic_to_adam']:.3f} "

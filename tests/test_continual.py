@@ -2,9 +2,7 @@
 
 import json
 
-import numpy as np
 import pytest
-import torch
 
 from lavaplast.cli import main as cli
 from lavaplast.experiments import ContinualConfig, run_continual

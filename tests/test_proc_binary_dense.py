@@ -1,6 +1,5 @@
 """Lava processes against the PyTorch reference, on Lava's CPU simulator."""
 
-import os
 import time
 
 import numpy as np

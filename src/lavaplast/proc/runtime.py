@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from multiprocessing import shared_memory
 from typing import Optional
 
