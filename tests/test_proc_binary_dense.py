@@ -242,3 +242,23 @@ def test_fixed_point_model_refuses_adam_with_a_clear_error():
     with pytest.raises(Exception, match="optimizer='sgd' only"):
         with LavaSession(dense, Loihi2SimCfg(select_tag="fixed_pt"), timeout=30) as session:
             session.run(2)
+
+
+def test_ternary_quantizer_forward():
+    from lavaplast.core import ternarize
+
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-0.2, 0.2, size=(6, 9))
+    x = rng.normal(size=(12, 9))
+    with SharedArray((3, 4, 6)) as record:
+        src = BatchSource(data=x, batch=4)
+        dense = BinaryDense(hidden_weights=w, batch=4, quantizer="ternary", threshold=0.05)
+        sink = BatchSink(shape=(4, 6), record=record.spec, offset=2)  # one step of synaptic delay
+        src.s_out.connect(dense.s_in)
+        dense.a_out.connect(sink.a_in)
+        with LavaSession(src, CFG, timeout=60) as session:
+            session.run(4)
+        out = record.read().reshape(12, 6)
+    expected = x @ ternarize(w, 0.05).T
+    assert (ternarize(w, 0.05) == 0).any()
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
