@@ -72,7 +72,11 @@ def inference_graph(sizes, batch: int, n: int) -> dict:
     t0 = time.perf_counter()
     net.predict(x)
     total = time.perf_counter() - t0
-    return dict(batch=batch, samples=n, seconds=round(total, 3), samples_per_s_incl_startup=n / total)
+    (first, _), *rest = net.last_chunks  # the first chunk includes start-up
+    steps = sum(k for k, _ in rest)
+    run = sum(sec for _, sec in rest)
+    return dict(batch=batch, samples=n, seconds=round(total, 3), steps_per_s=steps / run,
+                samples_per_s=steps * batch / run)
 
 
 def readback(shape) -> dict:
@@ -133,6 +137,7 @@ def main(argv=None) -> dict:
     stock = stock_graph_steps_per_s(sizes, args.stock_steps)
     learn_1 = learning_graph(sizes, 1, args.windows)
     learn_b = learning_graph(sizes, args.batch, args.windows)
+    infer_1 = inference_graph(sizes, 1, args.stock_steps)
     infer = inference_graph(sizes, args.batch, args.batch * args.windows)
     rb = readback(tuple(args.readback_shape))
     fixed = fixed_point_deviation()
@@ -143,7 +148,9 @@ def main(argv=None) -> dict:
         stock_dense_lif=dict(steps_per_s=stock, samples_per_s=stock),
         learning_batch_1=learn_1,
         learning_batch_n=learn_b,
-        inference=infer,
+        inference_batch_1=infer_1,
+        inference_batch_n=infer,
+        inference_steps_ratio_to_stock=infer_1["steps_per_s"] / stock,
         readback=rb,
         fixed_point=fixed,
         learning_steps_ratio_to_stock=learn_1["steps_per_s"] / stock,
@@ -155,6 +162,10 @@ def main(argv=None) -> dict:
     print(f"learning graph, batch 1      {learn_1['steps_per_s']:8.0f} steps/s  {learn_1['samples_per_s']:8.0f} samples/s")
     print(f"learning graph, batch {args.batch:<5d}  {learn_b['steps_per_s']:8.0f} steps/s  "
           f"{learn_b['samples_per_s']:8.0f} samples/s")
+    print(f"inference graph, batch 1     {infer_1['steps_per_s']:8.0f} steps/s  "
+          f"{infer_1['samples_per_s']:8.0f} samples/s")
+    print(f"inference graph, batch {args.batch:<4d}  {infer['steps_per_s']:8.0f} steps/s  "
+          f"{infer['samples_per_s']:8.0f} samples/s")
     print(f"batching gain {result['batching_gain_samples_per_s']:.1f}x; learning/stock steps "
           f"{result['learning_steps_ratio_to_stock']:.2f}; read-back {rb['speedup']:.0f}x faster than Var.get "
           f"({rb['var_get_seconds']:.2f} s vs {rb['shared_memory_seconds'] * 1e3:.2f} ms)")

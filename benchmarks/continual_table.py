@@ -52,7 +52,10 @@ def suite_configs(args) -> dict[str, ContinualConfig]:
 def markdown(summary: dict) -> str:
     runs = summary["runs"]
     n = max(len(r["final_accuracy_task_bn"]) for r in runs.values())
-    names = next(iter(runs.values()))["task_names"]
+    first = next(iter(runs.values()))
+    names = first["task_names"]
+    if first["config"]["protocol"] == "stream":  # every subset shares the full test set
+        names = [f"{first['config']['dataset']} test set"]
     head = "| run | BatchNorm at test | " + " | ".join(names[:n]) + " | mean |"
     lines = [head, "|" + "---|" * (n + 3)]
     for name, r in runs.items():
