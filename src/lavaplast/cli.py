@@ -98,6 +98,41 @@ def _run_onchip(args) -> int:
     return 0
 
 
+def _add_ep(sub) -> None:
+    p = sub.add_parser("ep", help="equilibrium propagation")
+    esub = p.add_subparsers(dest="ep_command", required=True)
+    t = esub.add_parser("train", help="train the rate-based EP reference",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--dataset", default="mnist")
+    t.add_argument("--hidden", type=int, nargs="+", default=[500])
+    t.add_argument("--T1", type=int, default=30, help="free-phase steps")
+    t.add_argument("--T2", type=int, default=10, help="nudged-phase steps")
+    t.add_argument("--beta", type=float, default=0.5)
+    t.add_argument("--nudging", default="symmetric", help="symmetric, one-sided or random-sign")
+    t.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1], help="one learning rate per layer")
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--train-limit", type=int, default=None)
+    t.add_argument("--test-limit", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data-dir", default=None)
+    t.add_argument("--out", default="runs/ep")
+    t.add_argument("--no-progress", action="store_true")
+
+
+def _run_ep(args) -> int:
+    from lavaplast.experiments.ep_train import EPConfig, run_ep_training
+
+    config = EPConfig(dataset=args.dataset, hidden=args.hidden, T1=args.T1, T2=args.T2, beta=args.beta,
+                      nudging=args.nudging, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
+                      train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
+                      data_dir=args.data_dir)
+    results = run_ep_training(config, args.out, progress=not args.no_progress)
+    print(f"final test accuracy {results['final_test_accuracy']:.2f}% (best {results['best_test_accuracy']:.2f}%), "
+          f"{results['train_seconds']:.0f} s of training; wrote {Path(args.out) / 'results.json'}")
+    return 0
+
+
 def _add_data(sub) -> None:
     p = sub.add_parser("data", help="datasets")
     dsub = p.add_subparsers(dest="data_command", required=True)
@@ -122,6 +157,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_continual(sub)
     _add_onchip(sub)
+    _add_ep(sub)
     _add_data(sub)
     args = parser.parse_args(argv)
     from lavaplast.data import DataCorruptError, DataMissingError, FetchError
@@ -131,6 +167,8 @@ def main(argv=None) -> int:
             return _run_continual(args)
         if args.command == "onchip":
             return _run_onchip(args)
+        if args.command == "ep":
+            return _run_ep(args)
         return _run_data(args)
     except (DataMissingError, DataCorruptError, FetchError, ValueError, TimeoutError) as err:
         print(f"lavaplast: error: {err}", file=sys.stderr)

@@ -13,6 +13,20 @@ from lavaplast.core.metaplastic import (
     metaplastic_update,
     metaplastic_update_,
 )
+from lavaplast.core.ep import (
+    NUDGING,
+    check_beta,
+    check_layers,
+    check_steps,
+    drives,
+    ep_step,
+    ep_update,
+    free_phase,
+    hard_sigmoid,
+    input_drive,
+    nudged_phase,
+    phi,
+)
 from lavaplast.core.fixed_point import (
     f_meta_lut,
     from_fixed,
@@ -31,6 +45,18 @@ from lavaplast.core.local_learning import (
 from lavaplast.core.quantize import binarize, ternarize
 
 __all__ = [
+    "NUDGING",
+    "check_beta",
+    "check_layers",
+    "check_steps",
+    "drives",
+    "ep_step",
+    "ep_update",
+    "free_phase",
+    "hard_sigmoid",
+    "input_drive",
+    "nudged_phase",
+    "phi",
     "LOSSES",
     "f_meta_lut",
     "feedback_error",

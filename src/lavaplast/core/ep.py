@@ -1,0 +1,148 @@
+"""Equilibrium propagation for layered networks, written once (ALGORITHMS.md section 2).
+
+Prototypical discrete-time setting: layers ``s_0 = x, s_1 .. s_N`` with
+weights ``W_n`` (n_n, n_{n-1}) and biases ``b_n``, the primitive
+
+    Phi(x, s) = sum_n s_n . (W_n s_{n-1} + b_n),
+
+and the dynamics ``s <- sigma(dPhi/ds)`` with the hard sigmoid
+``sigma = clip(., 0, 1)``: layer n receives ``W_n s_{n-1} + W_{n+1}^T s_{n+1}
++ b_n`` (one matrix serves both directions). The nudged phase adds
+``-beta dL/ds_N`` to the output drive, with the MSE loss
+``L = 1/2 ||s_N - y||^2``. The local contrast of two equilibria estimates the
+loss gradient; :func:`ep_update` returns the descent direction.
+
+Arrays are batch first, ``(batch, n)``; numpy arrays or torch tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from array_api_compat import array_namespace
+
+NUDGING = ("symmetric", "one-sided", "random-sign")
+
+
+def hard_sigmoid(x):
+    """``clip(x, 0, 1)``."""
+    xp = array_namespace(x)
+    return xp.clip(x, 0.0, 1.0)
+
+
+def check_steps(T, what: str = "T") -> int:
+    """``T`` as an int, or a clear error if it is not a positive integer."""
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"{what} must be a positive integer number of steps, got {T!r}")
+    return T
+
+
+def check_beta(beta, what: str = "beta") -> float:
+    """``beta`` as a float, or a clear error if it is zero or not finite."""
+    value = float(beta)
+    if value == 0 or value != value or abs(value) == float("inf"):
+        raise ValueError(f"{what} must be a finite non-zero number, got {beta!r}")
+    return value
+
+
+def check_layers(x, s: Sequence, weights: Sequence, biases: Sequence) -> None:
+    """Shapes must chain: ``W_n`` is (n_n, n_{n-1}), ``b_n`` (n_n,), ``s_n`` (batch, n_n)."""
+    if not (len(s) == len(weights) == len(biases)) or len(weights) == 0:
+        raise ValueError(f"need one state, weight and bias per layer, got {len(s)}, {len(weights)}, {len(biases)}")
+    prev = tuple(x.shape)
+    if len(prev) != 2:
+        raise ValueError(f"x must have shape (batch, n_in), got {prev}")
+    for n, (sn, w, b) in enumerate(zip(s, weights, biases), start=1):
+        if tuple(w.shape) != (w.shape[0], prev[1]) or len(w.shape) != 2:
+            raise ValueError(f"W_{n} must have shape (n_{n}, {prev[1]}), got {tuple(w.shape)}")
+        if tuple(b.shape) != (w.shape[0],):
+            raise ValueError(f"b_{n} must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+        if tuple(sn.shape) != (prev[0], w.shape[0]):
+            raise ValueError(f"s_{n} must have shape ({prev[0]}, {w.shape[0]}), got {tuple(sn.shape)}")
+        prev = tuple(sn.shape)
+
+
+def phi(x, s: Sequence, weights: Sequence, biases: Sequence):
+    """The primitive ``Phi`` per sample, shape (batch,)."""
+    xp = array_namespace(x)
+    total = 0.0
+    below = x
+    for sn, w, b in zip(s, weights, biases):
+        total = total + xp.sum(sn * (below @ w.T + b), axis=1)
+        below = sn
+    return total
+
+
+def input_drive(x, weights: Sequence, biases: Sequence):
+    """``W_1 x + b_1``: constant while the input is, so phases compute it once."""
+    return x @ weights[0].T + biases[0]
+
+
+def drives(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
+           x_drive=None) -> list:
+    """``dPhi_beta/ds_n`` for every layer (bottom-up and top-down input, plus the nudge).
+
+    ``x_drive``: :func:`input_drive` if already computed.
+    """
+    n_layers = len(weights)
+    below = [x, *s[:-1]]
+    out = []
+    for n in range(n_layers):
+        if n == 0 and x_drive is not None:
+            d = x_drive
+        else:
+            d = below[n] @ weights[n].T + biases[n]
+        if n + 1 < n_layers:
+            d = d + s[n + 1] @ weights[n + 1]
+        out.append(d)
+    if beta != 0:
+        if target is None:
+            raise ValueError("a nudged step (beta != 0) needs a target")
+        out[-1] = out[-1] + beta * (target - s[-1])
+    return out
+
+
+def ep_step(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
+            x_drive=None) -> list:
+    """One synchronous step ``s <- sigma(dPhi_beta/ds)``; returns the new states."""
+    return [hard_sigmoid(d) for d in drives(x, s, weights, biases, beta, target, x_drive)]
+
+
+def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int) -> list:
+    """``T`` steps of the free dynamics from ``s``."""
+    check_steps(T, "T1")
+    x_drive = input_drive(x, weights, biases)
+    for _ in range(T):
+        s = ep_step(x, s, weights, biases, x_drive=x_drive)
+    return s
+
+
+def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta: float, target) -> list:
+    """``T`` steps of the nudged dynamics (``beta != 0``) from ``s`` (usually the free equilibrium)."""
+    check_steps(T, "T2")
+    beta = check_beta(beta)
+    x_drive = input_drive(x, weights, biases)
+    for _ in range(T):
+        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive)
+    return s
+
+
+def ep_update(x, s_a: Sequence, s_b: Sequence, beta_a: float, beta_b: float) -> list:
+    """Descent direction ``-dL/dtheta`` from two equilibria, layer by layer, batch-averaged.
+
+    ``(dPhi/dtheta(s_a) - dPhi/dtheta(s_b)) / (beta_a - beta_b)``: for ``W_n``
+    the contrast of the local pre/post products ``s_n s_{n-1}^T``. Returns a
+    list of ``(dW_n, db_n)``.
+    """
+    if beta_a == beta_b:
+        raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {beta_a!r}")
+    xp = array_namespace(x)
+    scale = 1.0 / ((beta_a - beta_b) * x.shape[0])
+    out = []
+    below_a, below_b = x, x
+    for sa, sb in zip(s_a, s_b):
+        dw = (sa.T @ below_a - sb.T @ below_b) * scale
+        db = xp.sum(sa - sb, axis=0) * scale
+        out.append((dw, db))
+        below_a, below_b = sa, sb
+    return out

@@ -1,0 +1,136 @@
+"""PyTorch reference of equilibrium propagation (EP) for layered networks.
+
+The dynamics and the contrastive update are the functions of
+:mod:`lavaplast.core.ep`; this module holds the parameters, the nudging
+schemes (one-sided, random-sign, symmetric), SGD training, and the
+backpropagation-through-time gradient that EP is checked against.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from lavaplast.core.ep import (
+    NUDGING,
+    check_beta,
+    check_layers,
+    check_steps,
+    ep_step,
+    ep_update,
+    free_phase,
+    nudged_phase,
+)
+
+
+class EPNetwork:
+    """A layered EP network ``sizes[0] -> ... -> sizes[-1]`` with MSE output.
+
+    ``T1`` free steps, ``T2`` nudged steps, nudge strength ``beta`` and the
+    nudging scheme: ``"symmetric"`` (+beta and -beta: removes the O(beta)
+    bias), ``"one-sided"`` (+beta against the free state) or
+    ``"random-sign"`` (one-sided with the sign of beta drawn per batch).
+    ``lrs`` is one SGD learning rate per layer. Weights start uniform in
+    ``+-1/sqrt(fan_in)``; states start at zero for every batch.
+    """
+
+    def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
+                 nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
+                 dtype=torch.float32):
+        sizes = [int(n) for n in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
+        self.T1, self.T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
+        self.beta = check_beta(beta)
+        if nudging not in NUDGING:
+            raise ValueError(f"unknown nudging {nudging!r}; expected one of {', '.join(NUDGING)}")
+        self.nudging = nudging
+        n_layers = len(sizes) - 1
+        lrs = [0.05] * n_layers if lrs is None else [float(v) for v in lrs]
+        if len(lrs) != n_layers or min(lrs) <= 0:
+            raise ValueError(f"lrs must hold {n_layers} positive learning rates, got {lrs!r}")
+        self.sizes, self.lrs, self.dtype = sizes, lrs, dtype
+        gen = torch.Generator().manual_seed(seed)
+        self.weights, self.biases = [], []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / np.sqrt(n_in)
+            self.weights.append((torch.rand(n_out, n_in, generator=gen, dtype=dtype) * 2 - 1) * bound)
+            self.biases.append((torch.rand(n_out, generator=gen, dtype=dtype) * 2 - 1) * bound)
+        self._sign_gen = np.random.default_rng(seed)
+
+    def zero_state(self, batch: int) -> list:
+        return [torch.zeros(batch, n, dtype=self.dtype) for n in self.sizes[1:]]
+
+    def _inputs(self, x, y=None):
+        x = torch.as_tensor(x, dtype=self.dtype).flatten(1)
+        if x.shape[1] != self.sizes[0]:
+            raise ValueError(f"inputs must have {self.sizes[0]} features, got shape {tuple(x.shape)}")
+        if y is None:
+            return x, None
+        y = torch.as_tensor(y)
+        if y.dim() == 1:  # class labels -> one-hot targets
+            y = torch.nn.functional.one_hot(y.long(), self.sizes[-1])
+        y = y.to(self.dtype)
+        if tuple(y.shape) != (x.shape[0], self.sizes[-1]):
+            raise ValueError(f"targets must have shape ({x.shape[0]}, {self.sizes[-1]}), got {tuple(y.shape)}")
+        return x, y
+
+    @torch.no_grad()
+    def free(self, x) -> list:
+        """The free equilibrium (``T1`` steps from zero)."""
+        x, _ = self._inputs(x)
+        return free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1)
+
+    @torch.no_grad()
+    def predict(self, x) -> np.ndarray:
+        """Class predictions: the most active output unit at the free equilibrium."""
+        return self.free(x)[-1].argmax(1).numpy()
+
+    @torch.no_grad()
+    def gradient_estimate(self, x, y) -> list:
+        """EP's estimate of ``-dL/dtheta`` on a batch, as ``[(dW_n, db_n), ...]``."""
+        x, y = self._inputs(x, y)
+        check_layers(x, self.zero_state(len(x)), self.weights, self.biases)
+        s_free = free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1)
+        beta = self.beta
+        if self.nudging == "random-sign" and self._sign_gen.random() < 0.5:
+            beta = -beta
+        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y)
+        if self.nudging == "symmetric":
+            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y)
+            return ep_update(x, s_pos, s_neg, beta, -beta)
+        return ep_update(x, s_pos, s_free, beta, 0.0)
+
+    @torch.no_grad()
+    def train_batch(self, x, y) -> None:
+        """One EP step of SGD on a batch (labels or one-hot targets)."""
+        for (dw, db), w, b, lr in zip(self.gradient_estimate(x, y), self.weights, self.biases, self.lrs):
+            w.add_(dw, alpha=lr)
+            b.add_(db, alpha=lr)
+
+    def loss(self, x, y) -> float:
+        """MSE loss ``1/2 ||s_N - y||^2`` at the free equilibrium, batch mean."""
+        x, y = self._inputs(x, y)
+        s = self.free(x)
+        return float(0.5 * ((s[-1] - y) ** 2).sum(1).mean())
+
+
+def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
+    """``-dL/dtheta`` by backpropagation through ``T`` (default ``T1``) steps of the free dynamics.
+
+    Autograd through the unrolled dynamics from the zero state, with the same
+    weights and data; the reference EP's estimate is checked against.
+    """
+    T = check_steps(net.T1 if T is None else T)
+    x, y = net._inputs(x, y)
+    weights = [w.clone().requires_grad_(True) for w in net.weights]
+    biases = [b.clone().requires_grad_(True) for b in net.biases]
+    s = net.zero_state(len(x))
+    for _ in range(T):
+        s = ep_step(x, s, weights, biases)
+    loss = 0.5 * ((s[-1] - y) ** 2).sum(1).mean()
+    grads = torch.autograd.grad(loss, [*weights, *biases])
+    n = len(weights)
+    return [(-grads[i], -grads[n + i]) for i in range(n)]

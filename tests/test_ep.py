@@ -1,0 +1,109 @@
+"""Equilibrium propagation: the core rule against autograd and BPTT."""
+
+import numpy as np
+import pytest
+import torch
+
+from lavaplast.cli import main as cli
+from lavaplast.core import drives, ep_update, free_phase, nudged_phase, phi
+from lavaplast.data import load_dataset
+from lavaplast.reference.ep import EPNetwork, bptt_gradient
+
+
+def _batch(n=48):
+    x, y = load_dataset("mnist-5k", "train")
+    idx = np.random.default_rng(0).permutation(len(x))[:n]
+    return x[idx].reshape(n, -1) / 255.0, y[idx]
+
+
+def test_drives_are_the_gradient_of_phi_beta():
+    torch.manual_seed(0)
+    x = torch.rand(5, 7, dtype=torch.float64)
+    w = [torch.randn(6, 7, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64)]
+    b = [torch.randn(6, dtype=torch.float64), torch.randn(3, dtype=torch.float64)]
+    s = [torch.rand(5, 6, dtype=torch.float64, requires_grad=True),
+         torch.rand(5, 3, dtype=torch.float64, requires_grad=True)]
+    y = torch.rand(5, 3, dtype=torch.float64)
+    beta = 0.3
+    phi_beta = phi(x, s, w, b).sum() - beta * 0.5 * ((s[1] - y) ** 2).sum()
+    grads = torch.autograd.grad(phi_beta, s)
+    for d, g in zip(drives(x, [t.detach() for t in s], w, b, beta, y), grads):
+        torch.testing.assert_close(d, g, rtol=1e-12, atol=1e-12)
+
+
+def test_ep_update_is_the_contrast_of_local_products():
+    x = np.array([[1.0, 0.0]])
+    s_a, s_b = [np.array([[0.5]])], [np.array([[0.25]])]
+    (dw, db), = ep_update(x, s_a, s_b, 0.1, -0.1)
+    np.testing.assert_allclose(dw, [[(0.5 - 0.25) / 0.2, 0.0]])
+    np.testing.assert_allclose(db, [(0.5 - 0.25) / 0.2])
+    with pytest.raises(ValueError, match="differ"):
+        ep_update(x, s_a, s_b, 0.1, 0.1)
+
+
+@pytest.mark.parametrize("nudging", ["symmetric", "one-sided"])
+def test_ep_estimate_matches_bptt_at_small_beta(nudging):
+    x, y = _batch()
+    net = EPNetwork([784, 128, 64, 10], T1=200, T2=200, beta=0.01, nudging=nudging, dtype=torch.float64)
+    # the free phase has converged: another step changes nothing
+    s = net.free(x)
+    s_next = free_phase(torch.tensor(x), s, net.weights, net.biases, 1)
+    assert max(float((a - b).abs().max()) for a, b in zip(s, s_next)) < 1e-9
+    ep, bp = net.gradient_estimate(x, y), bptt_gradient(net, x, y)
+    for (ew, eb), (bw, bb) in zip(ep, bp):
+        assert torch.nn.functional.cosine_similarity(ew.flatten(), bw.flatten(), dim=0) > 0.99
+        assert torch.nn.functional.cosine_similarity(eb, bb, dim=0) > 0.99
+
+
+def test_symmetric_nudging_estimate_is_less_biased_than_one_sided():
+    x, y = _batch()
+    errs = {}
+    for nudging in ("symmetric", "one-sided"):
+        net = EPNetwork([784, 64, 10], T1=150, T2=150, beta=0.05, nudging=nudging, dtype=torch.float64)
+        bp = bptt_gradient(net, x, y)
+        ep = net.gradient_estimate(x, y)
+        errs[nudging] = sum(float((e[0] - b[0]).norm() / b[0].norm()) for e, b in zip(ep, bp))
+    assert errs["symmetric"] < errs["one-sided"]
+
+
+def test_ep_trains_a_classifier():
+    x, y = load_dataset("digits", "train")
+    xt, yt = load_dataset("digits", "test")
+    x, xt = x.reshape(len(x), -1) / 255.0, xt.reshape(len(xt), -1) / 255.0
+    net = EPNetwork([64, 100, 10], T1=20, T2=6, beta=0.5, lrs=[0.2, 0.1], seed=0)
+    for epoch in range(4):
+        order = np.random.default_rng(epoch).permutation(len(x))
+        for k in range(0, len(x), 16):
+            net.train_batch(x[order[k:k + 16]], y[order[k:k + 16]])
+    assert (net.predict(xt) == yt).mean() > 0.85
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(beta=0.0), "beta must be a finite non-zero"),
+    (dict(T1=0), "T1 must be a positive integer"),
+    (dict(T2=-3), "T2 must be a positive integer"),
+    (dict(nudging="both"), "unknown nudging"),
+    (dict(lrs=[0.1]), "lrs must hold 2"),
+])
+def test_bad_ep_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EPNetwork([4, 3, 2], **kwargs)
+
+
+def test_bad_shapes_are_named():
+    net = EPNetwork([4, 3, 2])
+    with pytest.raises(ValueError, match="4 features"):
+        net.predict(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="targets must have shape"):
+        net.train_batch(np.zeros((2, 4)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="beta"):
+        nudged_phase(torch.zeros(1, 4), net.zero_state(1), net.weights, net.biases, 3, 0.0, torch.zeros(1, 2))
+
+
+def test_cli_ep_train(tmp_path, capsys):
+    code = cli(["ep", "train", "--dataset", "digits", "--hidden", "32", "--T1", "10", "--T2", "4",
+                "--epochs", "1", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert "final test accuracy" in capsys.readouterr().out
+    assert (tmp_path / "results.json").exists() and (tmp_path / "weights.npz").exists()
+    assert cli(["ep", "train", "--dataset", "digits", "--beta", "0", "--out", str(tmp_path)]) == 2
