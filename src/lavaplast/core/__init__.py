@@ -19,8 +19,12 @@ from lavaplast.core.ep import (
     check_layers,
     check_steps,
     drives,
+    ep_bias_contrast,
+    ep_phase,
     ep_step,
     ep_update,
+    ep_weight_contrast,
+    ep_window,
     free_phase,
     hard_sigmoid,
     input_drive,
@@ -43,6 +47,7 @@ from lavaplast.core.local_learning import (
     sign_neuron,
 )
 from lavaplast.core.quantize import binarize, ternarize
+from lavaplast.core.sigma_delta import sigma_delta_encode
 
 __all__ = [
     "NUDGING",
@@ -50,8 +55,12 @@ __all__ = [
     "check_layers",
     "check_steps",
     "drives",
+    "ep_bias_contrast",
+    "ep_phase",
     "ep_step",
     "ep_update",
+    "ep_weight_contrast",
+    "ep_window",
     "free_phase",
     "hard_sigmoid",
     "input_drive",
@@ -65,6 +74,7 @@ __all__ = [
     "neuron_drive",
     "output_error",
     "round_shift",
+    "sigma_delta_encode",
     "sign_neuron",
     "adam_direction",
     "adam_moments_",

@@ -127,6 +127,21 @@ def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, be
     return s
 
 
+def ep_weight_contrast(pre_a, post_a, pre_b, post_b, beta_a: float, beta_b: float):
+    """One synapse's share of :func:`ep_update`: ``(post_a^T pre_a - post_b^T pre_b) / ((beta_a - beta_b) batch)``."""
+    if beta_a == beta_b:
+        raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {beta_a!r}")
+    return (post_a.T @ pre_a - post_b.T @ pre_b) / ((beta_a - beta_b) * pre_a.shape[0])
+
+
+def ep_bias_contrast(post_a, post_b, beta_a: float, beta_b: float):
+    """One neuron layer's bias share of :func:`ep_update`."""
+    if beta_a == beta_b:
+        raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {beta_a!r}")
+    xp = array_namespace(post_a)
+    return xp.sum(post_a - post_b, axis=0) / ((beta_a - beta_b) * post_a.shape[0])
+
+
 def ep_update(x, s_a: Sequence, s_b: Sequence, beta_a: float, beta_b: float) -> list:
     """Descent direction ``-dL/dtheta`` from two equilibria, layer by layer, batch-averaged.
 
@@ -134,15 +149,41 @@ def ep_update(x, s_a: Sequence, s_b: Sequence, beta_a: float, beta_b: float) -> 
     the contrast of the local pre/post products ``s_n s_{n-1}^T``. Returns a
     list of ``(dW_n, db_n)``.
     """
-    if beta_a == beta_b:
-        raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {beta_a!r}")
-    xp = array_namespace(x)
-    scale = 1.0 / ((beta_a - beta_b) * x.shape[0])
     out = []
     below_a, below_b = x, x
     for sa, sb in zip(s_a, s_b):
-        dw = (sa.T @ below_a - sb.T @ below_b) * scale
-        db = xp.sum(sa - sb, axis=0) * scale
-        out.append((dw, db))
+        out.append((ep_weight_contrast(below_a, sa, below_b, sb, beta_a, beta_b),
+                    ep_bias_contrast(sa, sb, beta_a, beta_b)))
         below_a, below_b = sa, sb
     return out
+
+
+def ep_window(T1: int, T2: int, nudging: str) -> int:
+    """Time steps per batch of the event-driven schedule (see :func:`ep_phase`)."""
+    check_steps(T1, "T1")
+    check_steps(T2, "T2")
+    if nudging == "symmetric":
+        return T1 + 2 * T2 + 2
+    if nudging == "one-sided":
+        return T1 + T2 + 1
+    raise ValueError(f"the event-driven schedule supports 'symmetric' and 'one-sided' nudging, got {nudging!r}")
+
+
+def ep_phase(k: int, T1: int, T2: int, nudging: str) -> str:
+    """Phase of step ``k`` (1-based) of a batch window.
+
+    ``"load"`` (k = 1: states reset, the input arrives), ``"free"`` (T1
+    steps), ``"plus"`` (T2 steps nudged by +beta), and for symmetric nudging
+    ``"restore"`` (one step back to the free equilibrium) and ``"minus"``
+    (T2 steps nudged by -beta). With one step of synaptic delay, the state at
+    window step ``k`` equals the rate-based state after ``k - 1`` steps.
+    """
+    if k == 1:
+        return "load"
+    if k <= T1 + 1:
+        return "free"
+    if k <= T1 + T2 + 1:
+        return "plus"
+    if nudging == "symmetric" and k == T1 + T2 + 2:
+        return "restore"
+    return "minus"

@@ -5,6 +5,8 @@ Importing this package imports Lava; the rest of lavaplast works without it.
 
 from lavaplast.proc.batch_io.process import BatchSink, BatchSource
 from lavaplast.proc.binary_dense.process import BinaryDense
+from lavaplast.proc.ep_neuron.process import EPNeuron
+from lavaplast.proc.ep_synapse.process import EPSynapse
 from lavaplast.proc.error_neuron.process import ErrorNeuron
 from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children, sim_config
 from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
@@ -13,6 +15,8 @@ __all__ = [
     "BatchSink",
     "BatchSource",
     "BinaryDense",
+    "EPNeuron",
+    "EPSynapse",
     "ErrorNeuron",
     "LavaSession",
     "LavaTimeoutError",

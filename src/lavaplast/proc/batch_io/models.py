@@ -26,17 +26,24 @@ class PyBatchSourceModel(PyLoihiProcessModel):
         p = proc_params
         self.data, self.labels, self.order = p["data"], p["labels"], p["order"]
         self.batch, self.hold, self.n_classes = p["batch"], p["hold"], p["n_classes"]
+        self.once = p["once"]
         self._window = -1
 
     def run_spk(self) -> None:
         window = (self.time_step - 1) // self.hold
-        if window != self._window:
+        first_step = window != self._window
+        if first_step:
             self._window = window
             idx = self.order[np.arange(window * self.batch, (window + 1) * self.batch) % len(self.order)]
             self._x = self.data[idx]
             self._t = np.zeros((self.batch, self.n_classes))
             if self.labels is not None:
                 self._t[np.arange(self.batch), self.labels[idx]] = 1.0
+        if self.once:
+            if first_step:
+                self.s_out.send(self._x)
+                self.target_out.send(self._t)
+            return
         self.s_out.send(self._x)
         if self.time_step % self.hold == 0:
             self.target_out.send(self._t)

@@ -26,6 +26,8 @@ class BatchSource(CheckedProcess):
     ``s_out`` ``(batch, n)``; with ``labels`` it also sends their one-hot
     codes on ``target_out`` ``(batch, n_classes)``, once per window, on its
     last step (when a network holding the batch for ``hold`` steps learns).
+    With ``once=True`` both are sent only on the first step of each window
+    (for receivers that take the batch in as one event and hold it).
     ``order`` defaults to ``0..N-1``. The data travel to the model once, at
     start-up.
     """
@@ -39,6 +41,7 @@ class BatchSource(CheckedProcess):
         labels: ty.Optional[np.ndarray] = None,
         n_classes: int = 10,
         order: ty.Optional[np.ndarray] = None,
+        once: bool = False,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -58,7 +61,7 @@ class BatchSource(CheckedProcess):
         if order.ndim != 1 or len(order) == 0 or order.min() < 0 or order.max() >= len(data):
             raise ValueError(f"BatchSource: order must be a 1-D array of row indices in 0..{len(data) - 1}")
         super().__init__(data=data, batch=batch, hold=hold, labels=labels, n_classes=n_classes, order=order,
-                         name=name, log_config=log_config)
+                         once=bool(once), name=name, log_config=log_config)
         self.s_out = OutPort(shape=(batch, data.shape[1]))
         self.target_out = OutPort(shape=(batch, n_classes))
 

@@ -1,0 +1,151 @@
+"""Event-driven equilibrium propagation as a Lava process graph.
+
+::
+
+    BatchSource(once) --> EPSynapse_1 <==> EPNeuron_1 <==> EPSynapse_2 <==> ... <==> EPNeuron_N (output)
+                 \\--target------------------------------------------------------------^
+
+``<==>``: the neuron's events go to the synapses below (``post_in``) and
+above (``pre_in``); each synapse sends ``W pre`` up and ``W^T post`` down into
+the neurons' ``a_in``. Every batch runs the schedule of
+:func:`lavaplast.core.ep_phase`; at the window's end synapses and neurons
+update their weights and biases from the contrast of what they saw.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+
+from lavaplast.core import ep_window
+from lavaplast.proc import BatchSink, BatchSource, LavaSession, SharedArray, sim_config
+from lavaplast.proc.ep_neuron.process import EPNeuron
+from lavaplast.proc.ep_synapse.process import EPSynapse
+
+
+class LavaEPNetwork:
+    """Runs the parameters of a :class:`lavaplast.reference.ep.EPNetwork` on Lava.
+
+    ``net`` provides sizes, weights, biases, ``T1``, ``T2``, ``beta``,
+    ``nudging`` (symmetric or one-sided) and per-layer ``lrs``; training
+    writes the learned weights and biases back into it. ``threshold`` is the
+    sigma-delta event threshold (0: every change is an event). After each
+    call, :attr:`events` holds the events (non-zero messages) each neuron
+    layer sent and :attr:`steps` the time steps run.
+    """
+
+    def __init__(self, net, *, batch: int = 32, threshold: float = 0.0, timeout: float = 600.0):
+        if not (isinstance(batch, int) and batch >= 1):
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        if not threshold >= 0:
+            raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+        self.net, self.batch, self.threshold, self.timeout = net, batch, float(threshold), timeout
+        self.events: list[int] = []
+        self.steps = 0
+        self.seconds = 0.0
+
+    def _check(self, x, y=None):
+        x = np.asarray(x, dtype=float).reshape(len(x), -1)
+        if x.shape[1] != self.net.sizes[0]:
+            raise ValueError(f"inputs must have {self.net.sizes[0]} features, got shape {x.shape}")
+        if y is not None and np.asarray(y).shape != (len(x),):
+            raise ValueError(f"labels must have shape ({len(x)},), got {np.asarray(y).shape}")
+        return x
+
+    def _build(self, x, y, order, T2, nudging, learn, record):
+        net, B = self.net, self.batch
+        sizes = net.sizes
+        common = dict(T1=net.T1, T2=T2, beta=net.beta, nudging=nudging)
+        src = BatchSource(data=x, labels=y, n_classes=sizes[-1], batch=B, hold=ep_window(net.T1, T2, nudging),
+                          order=order, once=True)
+        w_out = [SharedArray(w.shape) for w in net.weights] if learn else []
+        b_out = [SharedArray(b.shape) for b in net.biases] if learn else []
+        neurons, prev_neuron = [], None
+        for n, (w, b) in enumerate(zip(net.weights, net.biases)):
+            lr = net.lrs[n] if learn else 0.0
+            syn = EPSynapse(weights=w.double().numpy(), batch=B, lr=lr, input_layer=n == 0,
+                            readout=w_out[n].spec if learn else None, **common)
+            neuron = EPNeuron(shape=(B, sizes[n + 1]), bias=b.double().numpy(), threshold=self.threshold,
+                              output=n == len(net.weights) - 1, lr=lr, readout=b_out[n].spec if learn else None,
+                              **common)
+            if prev_neuron is None:
+                src.s_out.connect(syn.pre_in)
+            else:
+                prev_neuron.s_out.connect(syn.pre_in)
+                syn.down_out.connect(prev_neuron.a_in)
+            syn.up_out.connect(neuron.a_in)
+            neuron.s_out.connect(syn.post_in)
+            neurons.append(neuron)
+            prev_neuron = neuron
+        src.target_out.connect(neurons[-1].target_in)
+        if record is not None:
+            sink = BatchSink(shape=(B, sizes[-1]), record=record.spec, offset=1)
+            neurons[-1].s_out.connect(sink.a_in)
+        return src, neurons, w_out, b_out
+
+    def _run(self, src, neurons, steps):
+        t0 = time.perf_counter()
+        with LavaSession(src, sim_config(), timeout=self.timeout) as session:
+            session.run(steps)
+            self.events = [int(n.events.get()[0]) for n in neurons]  # one element each
+        self.seconds = time.perf_counter() - t0
+        self.steps = steps
+
+    def train(self, x, y, order) -> None:
+        """EP training on chip, batch by batch (``order``: a multiple of ``batch`` indices)."""
+        import torch
+
+        x = self._check(x, y)
+        order = np.asarray(order, dtype=np.int64)
+        if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
+            raise ValueError(f"order must be a non-empty index array whose length is a multiple of "
+                             f"batch={self.batch}, got length {len(order)}")
+        net = self.net
+        src, neurons, w_out, b_out = self._build(x, np.asarray(y), order, net.T2, net.nudging, True, None)
+        try:
+            self._run(src, neurons, len(order) // self.batch * ep_window(net.T1, net.T2, net.nudging))
+            for n in range(len(net.weights)):
+                net.weights[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
+                net.biases[n] = torch.tensor(b_out[n].read(), dtype=net.dtype)
+        finally:
+            for r in (*w_out, *b_out):
+                r.close()
+
+    def free_states(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Output trajectory over the free phase, as a reader of the events reconstructs it.
+
+        Returns ``(trajectory (T1 + 1, N, n_out), final (N, n_out))``: row ``t``
+        is the state after ``t`` rate-based steps.
+        """
+        x = self._check(x)
+        B, T1 = self.batch, self.net.T1
+        n_windows = -(-len(x) // B)
+        padded = np.zeros((n_windows * B, x.shape[1]))
+        padded[: len(x)] = x
+        window = ep_window(T1, 1, "one-sided")
+        steps = n_windows * window
+        with SharedArray((steps, B, self.net.sizes[-1])) as record:
+            src, neurons, _, _ = self._build(padded, np.zeros(len(padded), dtype=int), None, 1, "one-sided",
+                                             False, record)
+            self._run(src, neurons, steps)
+            events = record.read().reshape(n_windows, window, B, -1)
+        # cumulative events within each window; window step k holds rate step k - 1
+        states = np.cumsum(events, axis=1)[:, : T1 + 1]
+        traj = states.transpose(1, 0, 2, 3).reshape(T1 + 1, n_windows * B, -1)[:, : len(x)]
+        return traj, traj[-1]
+
+    def predict(self, x) -> np.ndarray:
+        """Class predictions from the free equilibrium."""
+        return self.free_states(x)[1].argmax(1)
+
+    def events_per_sample(self, n_samples: int) -> float:
+        """Events sent per sample in the last call."""
+        return sum(self.events) / max(n_samples, 1)
+
+    def dense_messages_per_sample(self, steps_per_sample: Optional[int] = None) -> int:
+        """What a dense rate-based network sends per sample over the same steps: every state, every step."""
+        steps = steps_per_sample if steps_per_sample is not None else ep_window(self.net.T1, self.net.T2,
+                                                                                self.net.nudging)
+        return sum(self.net.sizes[1:]) * steps

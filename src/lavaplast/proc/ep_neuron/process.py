@@ -1,0 +1,69 @@
+"""``EPNeuron``: a layer of equilibrium-propagation neurons that talk in events."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import LogConfig
+from lava.magma.core.process.variable import Var
+
+from lavaplast.core import check_beta, ep_window
+from lavaplast.proc.base import CheckedProcess
+
+
+class EPNeuron(CheckedProcess):
+    """Neurons with a state in [0, 1], ``s <- clip(a_in + bias [+ nudge], 0, 1)``.
+
+    ``a_in`` ``(batch, n)`` sums the synapses below (``W s_below``) and above
+    (``W^T s_above``). The state leaves the neuron only as sigma-delta events
+    on ``s_out``: the change since the last value sent, where it exceeds
+    ``threshold`` (:func:`lavaplast.core.sigma_delta_encode`).
+
+    Every batch runs the schedule of :func:`lavaplast.core.ep_phase`: load,
+    ``T1`` free steps, ``T2`` steps nudged by ``+beta`` and, for symmetric
+    nudging, a restore step and ``T2`` steps nudged by ``-beta``. An output
+    layer (``output=True``) takes the one-hot target on ``target_in`` at the
+    load step and adds ``beta * (target - s)`` while nudged. With ``lr > 0``
+    the biases learn from the contrast of the phase ends. ``events`` counts
+    the non-zero entries sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: tuple,
+        bias=0.0,
+        T1: int = 30,
+        T2: int = 10,
+        beta: float = 0.5,
+        nudging: str = "symmetric",
+        threshold: float = 0.0,
+        output: bool = False,
+        lr: float = 0.0,
+        readout: ty.Optional[dict] = None,
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"EPNeuron: shape must be (batch, n) with positive sizes, got {shape}")
+        window = ep_window(T1, T2, nudging)
+        beta = check_beta(beta, "EPNeuron: beta")
+        if not threshold >= 0:
+            raise ValueError(f"EPNeuron: threshold must be >= 0, got {threshold!r}")
+        if not lr >= 0:
+            raise ValueError(f"EPNeuron: lr must be >= 0, got {lr!r}")
+        bias = np.broadcast_to(np.asarray(bias, dtype=float), (shape[1],)).copy()
+        if readout is not None and tuple(readout["shape"]) != (shape[1],):
+            raise ValueError(f"EPNeuron: readout must have shape ({shape[1]},), got {tuple(readout['shape'])}")
+        super().__init__(shape=shape, T1=T1, T2=T2, beta=beta, nudging=nudging, threshold=float(threshold),
+                         output=bool(output), lr=float(lr), window=window, readout=readout, name=name,
+                         log_config=log_config)
+        self.a_in = InPort(shape=shape)
+        self.target_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.s = Var(shape=shape, init=0)
+        self.bias = Var(shape=(shape[1],), init=bias)
+        self.events = Var(shape=(1,), init=0)

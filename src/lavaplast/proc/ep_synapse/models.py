@@ -1,0 +1,79 @@
+"""ProcessModel of ``EPSynapse``."""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lavaplast.core import ep_phase, ep_weight_contrast
+from lavaplast.proc.base import single_threaded_blas
+from lavaplast.proc.ep_synapse.process import EPSynapse
+from lavaplast.proc.runtime import SharedArray
+
+
+@implements(proc=EPSynapse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyEPSynapseModelFloat(PyLoihiProcessModel):
+    pre_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    post_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    up_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    down_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    weights: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        single_threaded_blas()
+        p = proc_params
+        self.T1, self.T2, self.nudging = p["T1"], p["T2"], p["nudging"]
+        self.beta, self.lr, self.window = p["beta"], p["lr"], p["window"]
+        self.input_layer = p["input_layer"]
+        self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
+        n_post, n_pre = p["weights"].shape
+        b = p["batch"]
+        self._pre, self._post = np.zeros((b, n_pre)), np.zeros((b, n_post))
+        self._up, self._down = np.zeros((b, n_post)), np.zeros((b, n_pre))
+        self._ends = {}
+
+    def run_spk(self) -> None:
+        self.up_out.send(self._up)
+        self.down_out.send(self._down)
+        k = (self.time_step - 1) % self.window + 1
+        if ep_phase(k, self.T1, self.T2, self.nudging) == "load":
+            self._pre[...] = 0.0
+            self._post[...] = 0.0
+        if not self.input_layer or k == 1:
+            pre_events = self.pre_in.recv()
+            if pre_events.any():
+                self._pre += pre_events
+                self._up = self._pre @ self.weights.T
+        post_events = self.post_in.recv()
+        if post_events.any():
+            self._post += post_events
+            self._down = self._post @ self.weights
+        if k == 1:  # reset: the buffers must reflect the cleared states
+            self._up = self._pre @ self.weights.T
+            self._down = self._post @ self.weights
+        if k in (self.T1 + 1, self.T1 + self.T2 + 1, self.window):
+            self._ends[k] = (self._pre.copy(), self._post.copy())
+
+    def lrn_guard(self) -> bool:
+        return self.lr > 0 and (self.time_step % self.window == 0)
+
+    def run_lrn(self) -> None:
+        pre_a, post_a = self._ends[self.T1 + self.T2 + 1]
+        if self.nudging == "symmetric":
+            pre_b, post_b = self._ends[self.window]
+            dw = ep_weight_contrast(pre_a, post_a, pre_b, post_b, self.beta, -self.beta)
+        else:
+            pre_b, post_b = self._ends[self.T1 + 1]
+            dw = ep_weight_contrast(pre_a, post_a, pre_b, post_b, self.beta, 0.0)
+        self.weights += self.lr * dw
+        # The new weights act from the next window on (every state resets then).
+        if self._readout is not None:
+            self._readout[1][...] = self.weights

@@ -1,0 +1,68 @@
+"""``EPSynapse``: one weight matrix serving both directions, learning locally."""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import LogConfig
+from lava.magma.core.process.variable import Var
+
+from lavaplast.core import check_beta, ep_window
+from lavaplast.proc.base import CheckedProcess
+
+
+class EPSynapse(CheckedProcess):
+    """Tied synapses between a layer below (``n_pre``) and a layer above (``n_post``).
+
+    One matrix ``weights`` ``(n_post, n_pre)`` serves ``W`` and ``W^T``: the
+    synapse reconstructs both layers' states from their sigma-delta events
+    (``pre_in``, ``post_in``, ``(batch, n)``) and sends ``W pre`` up on
+    ``up_out`` and ``W^T post`` down on ``down_out``, one step later (so a
+    recurrent graph cannot deadlock); it recomputes a side only when events
+    arrived. With ``input_layer=True`` the layer below is the data source,
+    whose batch arrives once, at the load step of each window.
+
+    Learning is synapse-local: at the ends of the nudged phases it keeps its
+    own reconstructions of pre and post, and after the window's last step
+    moves ``weights`` by ``lr`` times their contrast
+    (:func:`lavaplast.core.ep_weight_contrast`). ``readout``: a
+    :class:`~lavaplast.proc.runtime.SharedArray` spec, updated after learning.
+    """
+
+    def __init__(
+        self,
+        *,
+        weights: np.ndarray,
+        batch: int,
+        T1: int = 30,
+        T2: int = 10,
+        beta: float = 0.5,
+        nudging: str = "symmetric",
+        lr: float = 0.0,
+        input_layer: bool = False,
+        readout: ty.Optional[dict] = None,
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.ndim != 2 or 0 in weights.shape:
+            raise ValueError(f"EPSynapse: weights must be a non-empty 2-D array (n_post, n_pre), got {weights.shape}")
+        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
+            raise ValueError(f"EPSynapse: batch must be an integer >= 1, got {batch!r}")
+        window = ep_window(T1, T2, nudging)
+        beta = check_beta(beta, "EPSynapse: beta")
+        if not lr >= 0:
+            raise ValueError(f"EPSynapse: lr must be >= 0, got {lr!r}")
+        if readout is not None and tuple(readout["shape"]) != weights.shape:
+            raise ValueError(f"EPSynapse: readout must have shape {weights.shape}, got {tuple(readout['shape'])}")
+        super().__init__(weights=weights, batch=batch, T1=T1, T2=T2, beta=beta, nudging=nudging, lr=float(lr),
+                         input_layer=bool(input_layer), window=window, readout=readout, name=name,
+                         log_config=log_config)
+        n_post, n_pre = weights.shape
+        self.pre_in = InPort(shape=(batch, n_pre))
+        self.post_in = InPort(shape=(batch, n_post))
+        self.up_out = OutPort(shape=(batch, n_post))
+        self.down_out = OutPort(shape=(batch, n_pre))
+        self.weights = Var(shape=weights.shape, init=weights)

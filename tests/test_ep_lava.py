@@ -1,0 +1,94 @@
+"""Event-driven EP on Lava against the rate-based reference."""
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("lava")
+
+from lavaplast.core import ep_step, sigma_delta_encode  # noqa: E402
+from lavaplast.data import load_dataset  # noqa: E402
+from lavaplast.graph import LavaEPNetwork  # noqa: E402
+from lavaplast.proc import EPNeuron, EPSynapse  # noqa: E402
+from lavaplast.reference.ep import EPNetwork  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("no_lava_leftovers")
+
+
+def _digits(n=None):
+    x, y = load_dataset("digits", "train")
+    x = x.reshape(len(x), -1) / 255.0
+    return (x, y) if n is None else (x[:n], y[:n])
+
+
+def _pair(nudging="symmetric"):
+    kw = dict(T1=12, T2=4, beta=0.5, nudging=nudging, lrs=[0.2, 0.1], dtype=torch.float64, seed=3)
+    return EPNetwork([64, 40, 10], **kw), EPNetwork([64, 40, 10], **kw)
+
+
+def test_sigma_delta_reconstruction():
+    rng = np.random.default_rng(0)
+    values = rng.random((20, 5))
+    sent = np.zeros(5)
+    received = np.zeros(5)
+    for v in values:
+        events, sent = sigma_delta_encode(v, sent, 0.1)
+        received += events
+        assert np.all(np.abs(v - received) <= 0.1)
+    events, _ = sigma_delta_encode(values[0], values[0], 0.0)
+    assert not events.any()
+    with pytest.raises(ValueError, match="threshold"):
+        sigma_delta_encode(values[0], sent, -1.0)
+
+
+def test_event_driven_free_phase_follows_the_rate_trajectory():
+    x, _ = _digits(16)
+    net, ref = _pair()
+    traj, _ = LavaEPNetwork(net, batch=16).free_states(x)
+    s, xs, expected = ref.zero_state(16), torch.tensor(x), [ref.zero_state(16)[-1].numpy()]
+    for _ in range(ref.T1):
+        s = ep_step(xs, s, ref.weights, ref.biases)
+        expected.append(s[-1].numpy())
+    np.testing.assert_allclose(traj, np.stack(expected), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("nudging", ["symmetric", "one-sided"])
+def test_event_driven_training_makes_the_reference_updates(nudging):
+    x, y = _digits()
+    net, ref = _pair(nudging)
+    order = np.random.default_rng(0).permutation(len(x))[: 16 * 8]
+    lava = LavaEPNetwork(net, batch=16)
+    lava.train(x, y, order)
+    for k in range(0, len(order), 16):
+        ref.train_batch(x[order[k:k + 16]], y[order[k:k + 16]])
+    start = EPNetwork([64, 40, 10], T1=12, T2=4, dtype=torch.float64, seed=3)
+    for w, wr, w0 in zip(net.weights, ref.weights, start.weights):
+        assert float((w - wr).abs().max()) < 1e-9
+        assert float((w - w0).abs().max()) > 1e-2
+    for b, br in zip(net.biases, ref.biases):
+        assert float((b - br).abs().max()) < 1e-9
+    assert all(e > 0 for e in lava.events)
+
+
+def test_event_threshold_cuts_messages():
+    x, _ = _digits(32)
+    counts = {}
+    for threshold in (0.0, 0.05):
+        net, _ = _pair()
+        lava = LavaEPNetwork(net, batch=32, threshold=threshold)
+        lava.predict(x)
+        counts[threshold] = sum(lava.events)
+    assert counts[0.05] < 0.7 * counts[0.0]
+
+
+@pytest.mark.parametrize("cls, kwargs, match", [
+    (EPNeuron, dict(shape=(2, 3), beta=0.0), "beta"),
+    (EPNeuron, dict(shape=(2, 3), T1=0), "T1"),
+    (EPNeuron, dict(shape=(2, 3), threshold=-0.1), "threshold"),
+    (EPNeuron, dict(shape=(2, 3), nudging="random-sign"), "supports 'symmetric' and 'one-sided'"),
+    (EPSynapse, dict(weights=np.zeros(3), batch=2), "2-D"),
+    (EPSynapse, dict(weights=np.zeros((3, 2)), batch=2, T2=0), "T2"),
+])
+def test_bad_arguments(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**kwargs)
