@@ -92,3 +92,16 @@ def test_event_threshold_cuts_messages():
 def test_bad_arguments(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+def test_event_sweep_writes_results_and_plot(tmp_path):
+    from lavaplast.experiments.ep_events import run_event_sweep
+
+    res = run_event_sweep([0.0, 0.1], tmp_path, dataset="digits", hidden=[40], T1=10, T2=4, batch=50,
+                          train_limit=500, test_limit=300, log=lambda s: None)
+    zero, coarse = res["sweep"]
+    assert zero["test_acc"] == pytest.approx(res["reference_test_acc"], abs=1e-9)  # threshold 0 is exact
+    assert coarse["train_events_per_sample"] < zero["train_events_per_sample"] < zero["dense_train_messages_per_sample"]
+    assert (tmp_path / "accuracy_vs_events.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="thresholds"):
+        run_event_sweep([-1.0], tmp_path)

@@ -118,9 +118,34 @@ def _add_ep(sub) -> None:
     t.add_argument("--data-dir", default=None)
     t.add_argument("--out", default="runs/ep")
     t.add_argument("--no-progress", action="store_true")
+    w = esub.add_parser("sweep", help="event-driven EP on Lava: accuracy against events over the event threshold",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    w.add_argument("--thresholds", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1, 0.2])
+    w.add_argument("--dataset", default="mnist")
+    w.add_argument("--hidden", type=int, nargs="+", default=[500])
+    w.add_argument("--T1", type=int, default=30)
+    w.add_argument("--T2", type=int, default=10)
+    w.add_argument("--beta", type=float, default=0.5)
+    w.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1])
+    w.add_argument("--batch", type=int, default=100)
+    w.add_argument("--epochs", type=int, default=1)
+    w.add_argument("--train-limit", type=int, default=10000)
+    w.add_argument("--test-limit", type=int, default=10000)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--out", default="runs/ep_sweep")
 
 
 def _run_ep(args) -> int:
+    if args.ep_command == "sweep":
+        from lavaplast.experiments.ep_events import run_event_sweep
+
+        res = run_event_sweep(args.thresholds, args.out, dataset=args.dataset, hidden=args.hidden, T1=args.T1,
+                              T2=args.T2, beta=args.beta, lrs=args.lrs, batch=args.batch,
+                              train_limit=args.train_limit, test_limit=args.test_limit, epochs=args.epochs,
+                              seed=args.seed)
+        print(f"reference {res['reference_test_acc']:.2f}%; wrote {Path(args.out) / 'results.json'} "
+              "and accuracy_vs_events.png")
+        return 0
     from lavaplast.experiments.ep_train import EPConfig, run_ep_training
 
     config = EPConfig(dataset=args.dataset, hidden=args.hidden, T1=args.T1, T2=args.T2, beta=args.beta,

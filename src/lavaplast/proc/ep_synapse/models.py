@@ -55,10 +55,11 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
         post_events = self.post_in.recv()
         if post_events.any():
             self._post += post_events
-            self._down = self._post @ self.weights
+            if not self.input_layer:  # nothing listens below the input
+                self._down = self._post @ self.weights
         if k == 1:  # reset: the buffers must reflect the cleared states
             self._up = self._pre @ self.weights.T
-            self._down = self._post @ self.weights
+            self._down[...] = 0.0
         if k in (self.T1 + 1, self.T1 + self.T2 + 1, self.window):
             self._ends[k] = (self._pre.copy(), self._post.copy())
 
