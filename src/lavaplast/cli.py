@@ -133,9 +133,30 @@ def _add_ep(sub) -> None:
     w.add_argument("--test-limit", type=int, default=10000)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--out", default="runs/ep_sweep")
+    bi = esub.add_parser("binary", help="binary-weight EP with metaplastic hidden weights on permuted tasks",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bi.add_argument("--metas", type=float, nargs="+", default=[0.0, 20.0])
+    bi.add_argument("--dataset", default="mnist")
+    bi.add_argument("--n-tasks", type=int, default=2)
+    bi.add_argument("--hidden", type=int, nargs="+", default=[512])
+    bi.add_argument("--lr", type=float, default=0.001, help="Adam learning rate of the hidden weights")
+    bi.add_argument("--epochs", type=int, default=2)
+    bi.add_argument("--train-limit", type=int, default=20000)
+    bi.add_argument("--test-limit", type=int, default=5000)
+    bi.add_argument("--seed", type=int, default=0)
+    bi.add_argument("--out", default="runs/ep_binary")
 
 
 def _run_ep(args) -> int:
+    if args.ep_command == "binary":
+        from lavaplast.experiments.binary_ep import run_binary_ep_sequence
+
+        res = run_binary_ep_sequence(args.metas, args.out, dataset=args.dataset, n_tasks=args.n_tasks,
+                                     hidden=args.hidden, lr=args.lr, epochs=args.epochs,
+                                     train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed)
+        for name, run in res["runs"].items():
+            print(f"m = {name}: final accuracy per task " + " ".join(f"{a:.1f}" for a in run["final_accuracy"]))
+        return 0
     if args.ep_command == "sweep":
         from lavaplast.experiments.ep_events import run_event_sweep
 

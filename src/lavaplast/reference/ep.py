@@ -134,3 +134,56 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
     grads = torch.autograd.grad(loss, [*weights, *biases])
     n = len(weights)
     return [(-grads[i], -grads[n + i]) for i in range(n)]
+
+
+class BinaryEPNetwork(EPNetwork):
+    """EP with binary synapses whose hidden weights consolidate (ALGORITHMS.md section 3).
+
+    The dynamics use ``W_n = gain_n * sign(W_h,n)`` with ``gain_n =
+    1/sqrt(fan_in)``; EP's estimate of the gradient with respect to those
+    binary weights drives the hidden weights through the metaplastic Adam rule
+    of :mod:`lavaplast.core` (strength ``meta``, one value or one per layer),
+    the same rule as the metaplastic BNN. Biases learn by plain SGD (``lrs``).
+    :meth:`reset_optimizer` clears Adam's moments (at task boundaries).
+    """
+
+    def __init__(self, sizes: Sequence[int], *, meta=0.0, lr: float = 0.005, init_scale: float = 0.05,
+                 **kwargs):
+        super().__init__(sizes, **kwargs)
+        from lavaplast.core import check_meta
+
+        n_layers = len(self.sizes) - 1
+        metas = [meta] * n_layers if np.ndim(meta) == 0 else list(meta)
+        if len(metas) != n_layers:
+            raise ValueError(f"meta has {len(metas)} values but the network has {n_layers} weight layers")
+        self.meta = [check_meta(m, f"meta[{i}]") for i, m in enumerate(metas)]
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        self.lr = float(lr)
+        gen = torch.Generator().manual_seed(kwargs.get("seed", 0) + 1)
+        self.hidden = [(torch.rand(w.shape, generator=gen, dtype=self.dtype) * 2 - 1) * init_scale
+                       for w in self.weights]
+        self.gains = [1.0 / np.sqrt(n_in) for n_in in self.sizes[:-1]]
+        self._refresh()
+        self.reset_optimizer()
+
+    def _refresh(self) -> None:
+        from lavaplast.core import binarize
+
+        self.weights = [binarize(h) * g for h, g in zip(self.hidden, self.gains)]
+
+    def reset_optimizer(self) -> None:
+        self._moments = [(torch.zeros_like(h), torch.zeros_like(h)) for h in self.hidden]
+        self._steps = [0] * len(self.hidden)
+
+    @torch.no_grad()
+    def train_batch(self, x, y) -> None:
+        from lavaplast.core import metaplastic_adam_step_
+
+        for n, ((dw, db), b, lr) in enumerate(zip(self.gradient_estimate(x, y), self.biases, self.lrs)):
+            m, v = self._moments[n]
+            # dw is -dL/dW_binary; the hidden weight takes that gradient as is (straight through).
+            self._steps[n] = metaplastic_adam_step_(self.hidden[n], -dw, m, v, self._steps[n], lr=self.lr,
+                                                    meta=self.meta[n])
+            b.add_(db, alpha=lr)
+        self._refresh()
