@@ -11,7 +11,8 @@ Measured side by side in one process, on Lava's CPU simulator:
 - reading a hidden-weight matrix back with ``Var.get`` against the
   shared-memory read-back;
 - the deviation of the fixed_pt model's hidden weights from floating_pt
-  after the same 200 host-gradient SGD steps.
+  after the same 200 host-gradient SGD steps;
+- event-driven EP training on Lava against the rate-based reference.
 
     python benchmarks/bench_lava.py --out benchmarks/results/lava.json
 """
@@ -122,6 +123,32 @@ def fixed_point_deviation(shape=(64, 100), steps: int = 200) -> dict:
     return result
 
 
+def ep_graph(sizes=(784, 500, 10), batch: int = 100, windows: int = 10) -> dict:
+    """Event-driven EP training on Lava against the rate-based reference, same batches."""
+    import torch
+
+    from lavaplast.graph import LavaEPNetwork
+    from lavaplast.reference.ep import EPNetwork
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * windows, sizes[0]))
+    y = rng.integers(0, sizes[-1], len(x))
+    kw = dict(T1=30, T2=10, beta=0.5, lrs=[0.2, 0.1], seed=0, dtype=torch.float64)
+    lava = LavaEPNetwork(EPNetwork(list(sizes), **kw), batch=batch, threshold=0.01)
+    t0 = time.perf_counter()
+    lava.train(x, y, np.arange(len(x)))
+    lava_s = time.perf_counter() - t0
+    ref = EPNetwork(list(sizes), **kw)
+    t0 = time.perf_counter()
+    for k in range(0, len(x), batch):
+        ref.train_batch(x[k:k + batch], y[k:k + batch])
+    ref_s = time.perf_counter() - t0
+    return dict(sizes=list(sizes), batch=batch, samples=len(x), threshold=0.01, lava_seconds_incl_startup=lava_s,
+                lava_steps_per_s=lava.steps / lava_s, lava_samples_per_s=len(x) / lava_s,
+                reference_samples_per_s=len(x) / ref_s, events_per_sample=lava.events_per_sample(len(x)),
+                dense_messages_per_sample=lava.dense_messages_per_sample())
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[784, 256, 256, 10])
@@ -141,6 +168,7 @@ def main(argv=None) -> dict:
     infer = inference_graph(sizes, args.batch, args.batch * args.windows)
     rb = readback(tuple(args.readback_shape))
     fixed = fixed_point_deviation()
+    ep = ep_graph()
     result = dict(
         benchmark="lava_throughput",
         sizes=sizes,
@@ -153,6 +181,7 @@ def main(argv=None) -> dict:
         inference_steps_ratio_to_stock=infer_1["steps_per_s"] / stock,
         readback=rb,
         fixed_point=fixed,
+        event_driven_ep=ep,
         learning_steps_ratio_to_stock=learn_1["steps_per_s"] / stock,
         batching_gain_samples_per_s=learn_b["samples_per_s"] / learn_1["samples_per_s"],
         learning_samples_ratio_to_stock=learn_b["samples_per_s"] / stock,
@@ -173,6 +202,10 @@ def main(argv=None) -> dict:
         f = fixed[name]
         print(f"fixed_pt vs float ({name}): mean |dW| {f['mean_abs_dev']:.4f} (float moved "
               f"{fixed['mean_abs_change_float']:.3f}), max {f['max_abs_dev']:.4f}, signs agree {100 * f['sign_agreement']:.2f}%")
+    print(f"event-driven EP {ep['sizes']}: Lava {ep['lava_samples_per_s']:.0f} samples/s "
+          f"({ep['lava_steps_per_s']:.0f} steps/s, start-up included), rate-based reference "
+          f"{ep['reference_samples_per_s']:.0f} samples/s; {ep['events_per_sample']:.0f} events per sample "
+          f"against {ep['dense_messages_per_sample']} dense")
     print(f"-> {out}")
     return result
 
