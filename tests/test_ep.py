@@ -1,5 +1,7 @@
 """Equilibrium propagation: the core rule against autograd and BPTT."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -106,7 +108,15 @@ def test_cli_ep_train(tmp_path, capsys):
     assert code == 0
     assert "final test accuracy" in capsys.readouterr().out
     assert (tmp_path / "results.json").exists() and (tmp_path / "weights.npz").exists()
+    trained = json.loads((tmp_path / "results.json").read_text())["final_test_accuracy"]
+    assert cli(["ep", "evaluate", str(tmp_path)]) == 0
+    assert f"test accuracy {trained:.2f}%" in capsys.readouterr().out
     assert cli(["ep", "train", "--dataset", "digits", "--beta", "0", "--out", str(tmp_path)]) == 2
+    assert cli(["ep", "evaluate", str(tmp_path / "missing")]) == 2
+    ce = tmp_path / "ce"
+    assert cli(["ep", "train", "--dataset", "digits", "--hidden", "32", "--loss", "ce", "--lrs", "0.1", "0.05",
+                "--T1", "10", "--T2", "4", "--out", str(ce), "--no-progress"]) == 0
+    assert cli(["ep", "evaluate", str(ce)]) == 0
 
 
 def test_binary_ep_learns_and_metaplasticity_retains(tmp_path):
@@ -128,3 +138,25 @@ def test_binary_ep_rejects_bad_meta():
         BinaryEPNetwork([4, 3, 2], meta=-1.0)
     with pytest.raises(ValueError, match="2 weight layers"):
         BinaryEPNetwork([4, 3, 2], meta=[1.0, 2.0, 3.0])
+
+
+def test_cross_entropy_readout_matches_bptt():
+    x, y = _batch()
+    net = EPNetwork([784, 128, 64, 10], T1=200, T2=200, beta=0.01, loss="ce", dtype=torch.float64)
+    assert net.readout is not None and len(net.weights) == 2
+    ep, bp = net.gradient_estimate(x, y), bptt_gradient(net, x, y)
+    assert len(ep) == len(bp) == 3
+    for (ew, eb), (bw, bb) in zip(ep, bp):
+        assert torch.nn.functional.cosine_similarity(ew.flatten(), bw.flatten(), dim=0) > 0.99
+    before = net.loss(x, y)
+    net.lrs = [0.05, 0.05, 0.05]
+    for _ in range(5):
+        net.train_batch(x, y)
+    assert net.loss(x, y) < before
+
+
+def test_cross_entropy_needs_a_layer_below_the_readout():
+    with pytest.raises(ValueError, match="readout"):
+        EPNetwork([4, 2], loss="ce")
+    with pytest.raises(ValueError, match="unknown loss"):
+        EPNetwork([4, 3, 2], loss="hinge")

@@ -109,6 +109,7 @@ def _add_ep(sub) -> None:
     t.add_argument("--T2", type=int, default=10, help="nudged-phase steps")
     t.add_argument("--beta", type=float, default=0.5)
     t.add_argument("--nudging", default="symmetric", help="symmetric, one-sided or random-sign")
+    t.add_argument("--loss", default="mse", help="mse (output layer in the dynamics) or ce (softmax readout)")
     t.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1], help="one learning rate per layer")
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--epochs", type=int, default=1)
@@ -118,6 +119,10 @@ def _add_ep(sub) -> None:
     t.add_argument("--data-dir", default=None)
     t.add_argument("--out", default="runs/ep")
     t.add_argument("--no-progress", action="store_true")
+    e = esub.add_parser("evaluate", help="test a network trained by 'lavaplast ep train'")
+    e.add_argument("run", help="the --out folder of the training run")
+    e.add_argument("--split", default="test")
+    e.add_argument("--data-dir", default=None)
     w = esub.add_parser("sweep", help="event-driven EP on Lava: accuracy against events over the event threshold",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     w.add_argument("--thresholds", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1, 0.2])
@@ -148,6 +153,12 @@ def _add_ep(sub) -> None:
 
 
 def _run_ep(args) -> int:
+    if args.ep_command == "evaluate":
+        from lavaplast.experiments.ep_train import evaluate_run
+
+        res = evaluate_run(args.run, args.split, args.data_dir)
+        print(f"{res['split']} accuracy {res['accuracy']:.2f}% on {res['samples']} samples ({res['run']})")
+        return 0
     if args.ep_command == "binary":
         from lavaplast.experiments.binary_ep import run_binary_ep_sequence
 
@@ -170,7 +181,7 @@ def _run_ep(args) -> int:
     from lavaplast.experiments.ep_train import EPConfig, run_ep_training
 
     config = EPConfig(dataset=args.dataset, hidden=args.hidden, T1=args.T1, T2=args.T2, beta=args.beta,
-                      nudging=args.nudging, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
+                      nudging=args.nudging, loss=args.loss, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
                       data_dir=args.data_dir)
     results = run_ep_training(config, args.out, progress=not args.no_progress)

@@ -30,6 +30,8 @@ from lavaplast.core.ep import (
     input_drive,
     nudged_phase,
     phi,
+    readout_update,
+    softmax_readout,
 )
 from lavaplast.core.fixed_point import (
     f_meta_lut,
@@ -66,6 +68,7 @@ __all__ = [
     "input_drive",
     "nudged_phase",
     "phi",
+    "readout_update",
     "LOSSES",
     "f_meta_lut",
     "feedback_error",
@@ -75,6 +78,7 @@ __all__ = [
     "output_error",
     "round_shift",
     "sigma_delta_encode",
+    "softmax_readout",
     "sign_neuron",
     "adam_direction",
     "adam_moments_",

@@ -9,7 +9,8 @@ and the dynamics ``s <- sigma(dPhi/ds)`` with the hard sigmoid
 ``sigma = clip(., 0, 1)``: layer n receives ``W_n s_{n-1} + W_{n+1}^T s_{n+1}
 + b_n`` (one matrix serves both directions). The nudged phase adds
 ``-beta dL/ds_N`` to the output drive, with the MSE loss
-``L = 1/2 ||s_N - y||^2``. The local contrast of two equilibria estimates the
+``L = 1/2 ||s_N - y||^2`` or the cross-entropy of a softmax readout that
+sits outside the dynamics (:func:`softmax_readout`). The local contrast of two equilibria estimates the
 loss gradient; :func:`ep_update` returns the descent direction.
 
 Arrays are batch first, ``(batch, n)``; numpy arrays or torch tensors.
@@ -78,11 +79,31 @@ def input_drive(x, weights: Sequence, biases: Sequence):
     return x @ weights[0].T + biases[0]
 
 
+def softmax_readout(s_top, readout):
+    """Class probabilities of the readout ``(W_out, b_out)`` that sits outside the dynamics."""
+    xp = array_namespace(s_top)
+    w, b = readout
+    z = s_top @ w.T + b
+    z = z - xp.max(z, axis=1, keepdims=True)
+    e = xp.exp(z)
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def readout_update(s_top, target, readout) -> tuple:
+    """Descent direction ``-dL/d(W_out, b_out)`` of the cross-entropy readout, batch-averaged."""
+    xp = array_namespace(s_top)
+    err = softmax_readout(s_top, readout) - target
+    return -(err.T @ s_top) / s_top.shape[0], -xp.sum(err, axis=0) / s_top.shape[0]
+
+
 def drives(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
-           x_drive=None) -> list:
+           x_drive=None, readout=None) -> list:
     """``dPhi_beta/ds_n`` for every layer (bottom-up and top-down input, plus the nudge).
 
-    ``x_drive``: :func:`input_drive` if already computed.
+    ``x_drive``: :func:`input_drive` if already computed. With ``readout``
+    ``(W_out, b_out)``, the loss is the cross-entropy of a softmax readout of
+    the top layer (outside the dynamics) and the nudge is
+    ``beta * W_out^T (target - softmax)``; without it, MSE on the top layer.
     """
     n_layers = len(weights)
     below = [x, *s[:-1]]
@@ -98,14 +119,17 @@ def drives(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.
     if beta != 0:
         if target is None:
             raise ValueError("a nudged step (beta != 0) needs a target")
-        out[-1] = out[-1] + beta * (target - s[-1])
+        if readout is None:
+            out[-1] = out[-1] + beta * (target - s[-1])
+        else:
+            out[-1] = out[-1] + beta * ((target - softmax_readout(s[-1], readout)) @ readout[0])
     return out
 
 
 def ep_step(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
-            x_drive=None) -> list:
+            x_drive=None, readout=None) -> list:
     """One synchronous step ``s <- sigma(dPhi_beta/ds)``; returns the new states."""
-    return [hard_sigmoid(d) for d in drives(x, s, weights, biases, beta, target, x_drive)]
+    return [hard_sigmoid(d) for d in drives(x, s, weights, biases, beta, target, x_drive, readout)]
 
 
 def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int) -> list:
@@ -117,13 +141,14 @@ def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int) -> l
     return s
 
 
-def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta: float, target) -> list:
+def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta: float, target,
+                 readout=None) -> list:
     """``T`` steps of the nudged dynamics (``beta != 0``) from ``s`` (usually the free equilibrium)."""
     check_steps(T, "T2")
     beta = check_beta(beta)
     x_drive = input_drive(x, weights, biases)
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive)
+        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive, readout=readout)
     return s
 
 

@@ -27,6 +27,7 @@ class EPConfig:
     T2: int = 10
     beta: float = 0.5
     nudging: str = "symmetric"
+    loss: str = "mse"
     lrs: Sequence[float] = field(default_factory=lambda: [0.2, 0.1])
     batch: int = 32
     epochs: int = 1
@@ -64,7 +65,7 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
     yt = yte[: len(xt)]
     sizes = [x.shape[1], *config.hidden, 10]
     net = EPNetwork(sizes, T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
-                    lrs=config.lrs, seed=config.seed)
+                    lrs=config.lrs, seed=config.seed, loss=config.loss)
     history, elapsed = [], 0.0
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed * 7919 + epoch))
@@ -87,8 +88,9 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
                    best_test_accuracy=max(h["test_acc"] for h in history),
                    train_seconds=round(elapsed, 2), samples_per_s=len(x) * config.epochs / max(elapsed, 1e-9))
     (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-    np.savez(out_dir / "weights.npz", **{f"W{n + 1}": w.numpy() for n, w in enumerate(net.weights)},
-             **{f"b{n + 1}": b.numpy() for n, b in enumerate(net.biases)})
+    params = net.parameters()
+    np.savez(out_dir / "weights.npz", **{f"W{n + 1}": w.numpy() for n, (w, _) in enumerate(params)},
+             **{f"b{n + 1}": b.numpy() for n, (_, b) in enumerate(params)})
     with open(out_dir / "history.csv", "w") as f:
         f.write("epoch,train_acc,test_acc,train_seconds\n")
         for h in history:
@@ -107,3 +109,22 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
     fig.savefig(out_dir / "accuracy.png", dpi=120)
     plt.close(fig)
     return results
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: Optional[str] = None) -> dict:
+    """Rebuild a trained network from ``results.json`` + ``weights.npz`` and test it."""
+    run_dir = Path(run_dir)
+    for name in ("results.json", "weights.npz"):
+        if not (run_dir / name).exists():
+            raise ValueError(f"{run_dir} has no {name}; point at the --out folder of 'lavaplast ep train'")
+    saved = json.loads((run_dir / "results.json").read_text())
+    config = EPConfig(**saved["config"])
+    net = EPNetwork(saved["sizes"], T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
+                    lrs=config.lrs, loss=config.loss)
+    weights = np.load(run_dir / "weights.npz")
+    for n, (w, b) in enumerate(net.parameters()):
+        w.copy_(torch.from_numpy(weights[f"W{n + 1}"]))
+        b.copy_(torch.from_numpy(weights[f"b{n + 1}"]))
+    images, labels = load_dataset(config.dataset, split, data_dir=data_dir or config.data_dir)
+    acc = float(np.mean(net.predict(_flat(images, None)) == labels) * 100)
+    return dict(run=str(run_dir), split=split, accuracy=acc, samples=len(labels))

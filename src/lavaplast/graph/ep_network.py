@@ -41,6 +41,8 @@ class LavaEPNetwork:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
         if not threshold >= 0:
             raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+        if getattr(net, "readout", None) is not None:
+            raise ValueError("the event-driven network supports the MSE output (loss='mse') only")
         self.net, self.batch, self.threshold, self.timeout = net, batch, float(threshold), timeout
         self.events: list[int] = []
         self.steps = 0

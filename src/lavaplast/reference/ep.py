@@ -15,6 +15,8 @@ import torch
 
 from lavaplast.core.ep import (
     NUDGING,
+    readout_update,
+    softmax_readout,
     check_beta,
     check_layers,
     check_steps,
@@ -26,7 +28,13 @@ from lavaplast.core.ep import (
 
 
 class EPNetwork:
-    """A layered EP network ``sizes[0] -> ... -> sizes[-1]`` with MSE output.
+    """A layered EP network ``sizes[0] -> ... -> sizes[-1]``.
+
+    ``loss="mse"``: the last layer is the output of the dynamics, trained on
+    ``1/2 ||s_N - y||^2``. ``loss="ce"``: the dynamics end at ``sizes[-2]``
+    and a softmax readout ``sizes[-2] -> sizes[-1]`` outside them is trained
+    on the cross-entropy (its gradient nudges the top layer; the readout
+    itself learns by its plain gradient at the free equilibrium).
 
     ``T1`` free steps, ``T2`` nudged steps, nudge strength ``beta`` and the
     nudging scheme: ``"symmetric"`` (+beta and -beta: removes the O(beta)
@@ -38,7 +46,7 @@ class EPNetwork:
 
     def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
                  nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
-                 dtype=torch.float32):
+                 loss: str = "mse", dtype=torch.float32):
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
@@ -47,6 +55,11 @@ class EPNetwork:
         if nudging not in NUDGING:
             raise ValueError(f"unknown nudging {nudging!r}; expected one of {', '.join(NUDGING)}")
         self.nudging = nudging
+        if loss not in ("mse", "ce"):
+            raise ValueError(f"unknown loss {loss!r}; expected 'mse' or 'ce'")
+        if loss == "ce" and len(sizes) < 3:
+            raise ValueError("loss='ce' needs at least one layer of dynamics below the readout (3 sizes)")
+        self.loss_name = loss
         n_layers = len(sizes) - 1
         lrs = [0.05] * n_layers if lrs is None else [float(v) for v in lrs]
         if len(lrs) != n_layers or min(lrs) <= 0:
@@ -58,10 +71,21 @@ class EPNetwork:
             bound = 1.0 / np.sqrt(n_in)
             self.weights.append((torch.rand(n_out, n_in, generator=gen, dtype=dtype) * 2 - 1) * bound)
             self.biases.append((torch.rand(n_out, generator=gen, dtype=dtype) * 2 - 1) * bound)
+        # With a cross-entropy readout, the last layer is outside the dynamics.
+        self.readout = (self.weights.pop(), self.biases.pop()) if loss == "ce" else None
         self._sign_gen = np.random.default_rng(seed)
 
+    @property
+    def state_sizes(self) -> list[int]:
+        """Sizes of the layers that take part in the dynamics."""
+        return self.sizes[1:] if self.readout is None else self.sizes[1:-1]
+
     def zero_state(self, batch: int) -> list:
-        return [torch.zeros(batch, n, dtype=self.dtype) for n in self.sizes[1:]]
+        return [torch.zeros(batch, n, dtype=self.dtype) for n in self.state_sizes]
+
+    def output(self, s: list):
+        """Class scores from the states: the top layer (MSE) or the readout's probabilities (CE)."""
+        return s[-1] if self.readout is None else softmax_readout(s[-1], self.readout)
 
     def _inputs(self, x, y=None):
         x = torch.as_tensor(x, dtype=self.dtype).flatten(1)
@@ -86,7 +110,7 @@ class EPNetwork:
     @torch.no_grad()
     def predict(self, x) -> np.ndarray:
         """Class predictions: the most active output unit at the free equilibrium."""
-        return self.free(x)[-1].argmax(1).numpy()
+        return self.output(self.free(x)).argmax(1).numpy()
 
     @torch.no_grad()
     def gradient_estimate(self, x, y) -> list:
@@ -97,24 +121,40 @@ class EPNetwork:
         beta = self.beta
         if self.nudging == "random-sign" and self._sign_gen.random() < 0.5:
             beta = -beta
-        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y)
+        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y, self.readout)
         if self.nudging == "symmetric":
-            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y)
-            return ep_update(x, s_pos, s_neg, beta, -beta)
-        return ep_update(x, s_pos, s_free, beta, 0.0)
+            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y, self.readout)
+            updates = ep_update(x, s_pos, s_neg, beta, -beta)
+        else:
+            updates = ep_update(x, s_pos, s_free, beta, 0.0)
+        if self.readout is not None:
+            updates.append(readout_update(s_free[-1], y, self.readout))
+        return updates
+
+    def parameters(self) -> list:
+        """``[(W, b), ...]`` in layer order, the readout last (as gradient_estimate returns them)."""
+        pairs = list(zip(self.weights, self.biases))
+        return pairs + ([self.readout] if self.readout is not None else [])
 
     @torch.no_grad()
     def train_batch(self, x, y) -> None:
         """One EP step of SGD on a batch (labels or one-hot targets)."""
-        for (dw, db), w, b, lr in zip(self.gradient_estimate(x, y), self.weights, self.biases, self.lrs):
+        for (dw, db), (w, b), lr in zip(self.gradient_estimate(x, y), self.parameters(), self.lrs):
             w.add_(dw, alpha=lr)
             b.add_(db, alpha=lr)
 
     def loss(self, x, y) -> float:
-        """MSE loss ``1/2 ||s_N - y||^2`` at the free equilibrium, batch mean."""
+        """The training loss at the free equilibrium, batch mean."""
         x, y = self._inputs(x, y)
-        s = self.free(x)
-        return float(0.5 * ((s[-1] - y) ** 2).sum(1).mean())
+        return float(_loss(self.free(x), y, self.readout))
+
+
+def _loss(s: list, y, readout=None):
+    """MSE on the top layer, or the cross-entropy of the readout ``(W_out, b_out)``; batch mean."""
+    if readout is None:
+        return 0.5 * ((s[-1] - y) ** 2).sum(1).mean()
+    w, b = readout
+    return torch.nn.functional.cross_entropy(s[-1] @ w.T + b, y.argmax(1))
 
 
 def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
@@ -125,15 +165,16 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
     """
     T = check_steps(net.T1 if T is None else T)
     x, y = net._inputs(x, y)
-    weights = [w.clone().requires_grad_(True) for w in net.weights]
-    biases = [b.clone().requires_grad_(True) for b in net.biases]
+    params = [(w.clone().requires_grad_(True), b.clone().requires_grad_(True)) for w, b in net.parameters()]
+    n_dyn = len(net.weights)
+    weights, biases = [w for w, _ in params[:n_dyn]], [b for _, b in params[:n_dyn]]
     s = net.zero_state(len(x))
     for _ in range(T):
         s = ep_step(x, s, weights, biases)
-    loss = 0.5 * ((s[-1] - y) ** 2).sum(1).mean()
-    grads = torch.autograd.grad(loss, [*weights, *biases])
-    n = len(weights)
-    return [(-grads[i], -grads[n + i]) for i in range(n)]
+    loss = _loss(s, y, params[-1] if net.readout is not None else None)
+    flat = [t for pair in params for t in pair]
+    grads = torch.autograd.grad(loss, flat)
+    return [(-grads[2 * i], -grads[2 * i + 1]) for i in range(len(params))]
 
 
 class BinaryEPNetwork(EPNetwork):
@@ -149,6 +190,8 @@ class BinaryEPNetwork(EPNetwork):
 
     def __init__(self, sizes: Sequence[int], *, meta=0.0, lr: float = 0.005, init_scale: float = 0.05,
                  **kwargs):
+        if kwargs.get("loss", "mse") != "mse":
+            raise ValueError("BinaryEPNetwork supports loss='mse' only")
         super().__init__(sizes, **kwargs)
         from lavaplast.core import check_meta
 
