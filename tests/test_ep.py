@@ -160,3 +160,25 @@ def test_cross_entropy_needs_a_layer_below_the_readout():
         EPNetwork([4, 2], loss="ce")
     with pytest.raises(ValueError, match="unknown loss"):
         EPNetwork([4, 3, 2], loss="hinge")
+
+
+def test_holomorphic_ep_is_symmetric_ep_at_two_nudges_and_more_exact_with_more():
+    x, y = _batch()
+    kw = dict(T1=300, T2=300, beta=0.5, activation="logistic", dtype=torch.float64)
+    bp = bptt_gradient(EPNetwork([784, 64, 10], **kw), x, y)
+    sym = EPNetwork([784, 64, 10], nudging="symmetric", **kw).gradient_estimate(x, y)
+    h2 = EPNetwork([784, 64, 10], nudging="holomorphic", n_nudges=2, **kw).gradient_estimate(x, y)
+    h4 = EPNetwork([784, 64, 10], nudging="holomorphic", n_nudges=4, **kw).gradient_estimate(x, y)
+    for (a, _), (b, _) in zip(sym, h2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    rel = lambda est: max(float((e[0] - g[0]).norm() / g[0].norm()) for e, g in zip(est, bp))  # noqa: E731
+    assert rel(h4) < rel(sym) / 5  # measured 0.0007 against 0.012 on a deeper net
+
+
+def test_holomorphic_needs_an_analytic_activation():
+    with pytest.raises(ValueError, match="analytic"):
+        EPNetwork([4, 3, 2], nudging="holomorphic")
+    with pytest.raises(ValueError, match="n_nudges"):
+        EPNetwork([4, 3, 2], nudging="holomorphic", activation="logistic", n_nudges=1)
+    with pytest.raises(ValueError, match="unknown activation"):
+        EPNetwork([4, 3, 2], activation="relu")

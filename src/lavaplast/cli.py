@@ -108,8 +108,10 @@ def _add_ep(sub) -> None:
     t.add_argument("--T1", type=int, default=30, help="free-phase steps")
     t.add_argument("--T2", type=int, default=10, help="nudged-phase steps")
     t.add_argument("--beta", type=float, default=0.5)
-    t.add_argument("--nudging", default="symmetric", help="symmetric, one-sided or random-sign")
+    t.add_argument("--nudging", default="symmetric", help="symmetric, one-sided, random-sign or holomorphic")
     t.add_argument("--loss", default="mse", help="mse (output layer in the dynamics) or ce (softmax readout)")
+    t.add_argument("--activation", default="hard", help="hard (clip to [0, 1]) or logistic")
+    t.add_argument("--n-nudges", type=int, default=4, help="holomorphic nudging: number of complex nudges")
     t.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1], help="one learning rate per layer")
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--epochs", type=int, default=1)
@@ -181,7 +183,8 @@ def _run_ep(args) -> int:
     from lavaplast.experiments.ep_train import EPConfig, run_ep_training
 
     config = EPConfig(dataset=args.dataset, hidden=args.hidden, T1=args.T1, T2=args.T2, beta=args.beta,
-                      nudging=args.nudging, loss=args.loss, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
+                      nudging=args.nudging, loss=args.loss, activation=args.activation,
+                      n_nudges=args.n_nudges, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
                       data_dir=args.data_dir)
     results = run_ep_training(config, args.out, progress=not args.no_progress)

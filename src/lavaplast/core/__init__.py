@@ -14,6 +14,7 @@ from lavaplast.core.metaplastic import (
     metaplastic_update_,
 )
 from lavaplast.core.ep import (
+    ACTIVATIONS,
     NUDGING,
     check_beta,
     check_layers,
@@ -27,7 +28,9 @@ from lavaplast.core.ep import (
     ep_window,
     free_phase,
     hard_sigmoid,
+    holomorphic_update,
     input_drive,
+    logistic,
     nudged_phase,
     phi,
     readout_update,
@@ -52,6 +55,7 @@ from lavaplast.core.quantize import binarize, ternarize
 from lavaplast.core.sigma_delta import sigma_delta_encode
 
 __all__ = [
+    "ACTIVATIONS",
     "NUDGING",
     "check_beta",
     "check_layers",
@@ -65,7 +69,9 @@ __all__ = [
     "ep_window",
     "free_phase",
     "hard_sigmoid",
+    "holomorphic_update",
     "input_drive",
+    "logistic",
     "nudged_phase",
     "phi",
     "readout_update",

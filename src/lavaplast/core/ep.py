@@ -22,13 +22,22 @@ from typing import Sequence
 
 from array_api_compat import array_namespace
 
-NUDGING = ("symmetric", "one-sided", "random-sign")
+NUDGING = ("symmetric", "one-sided", "random-sign", "holomorphic")
 
 
 def hard_sigmoid(x):
     """``clip(x, 0, 1)``."""
     xp = array_namespace(x)
     return xp.clip(x, 0.0, 1.0)
+
+
+def logistic(x):
+    """``1 / (1 + exp(-x))``: analytic, so it also runs the complex dynamics of holomorphic EP."""
+    xp = array_namespace(x)
+    return 1.0 / (1.0 + xp.exp(-x))
+
+
+ACTIVATIONS = {"hard": hard_sigmoid, "logistic": logistic}
 
 
 def check_steps(T, what: str = "T") -> int:
@@ -127,29 +136,60 @@ def drives(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.
 
 
 def ep_step(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
-            x_drive=None, readout=None) -> list:
+            x_drive=None, readout=None, activation=hard_sigmoid) -> list:
     """One synchronous step ``s <- sigma(dPhi_beta/ds)``; returns the new states."""
-    return [hard_sigmoid(d) for d in drives(x, s, weights, biases, beta, target, x_drive, readout)]
+    return [activation(d) for d in drives(x, s, weights, biases, beta, target, x_drive, readout)]
 
 
-def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int) -> list:
+def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, activation=hard_sigmoid) -> list:
     """``T`` steps of the free dynamics from ``s``."""
     check_steps(T, "T1")
     x_drive = input_drive(x, weights, biases)
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, x_drive=x_drive)
+        s = ep_step(x, s, weights, biases, x_drive=x_drive, activation=activation)
     return s
 
 
-def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta: float, target,
-                 readout=None) -> list:
-    """``T`` steps of the nudged dynamics (``beta != 0``) from ``s`` (usually the free equilibrium)."""
+def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta, target,
+                 readout=None, activation=hard_sigmoid) -> list:
+    """``T`` steps of the nudged dynamics (``beta != 0``) from ``s`` (usually the free equilibrium).
+
+    ``beta`` may be complex (holomorphic EP): then ``x``, ``s``, the
+    parameters and ``target`` must be complex arrays and ``activation`` analytic.
+    """
     check_steps(T, "T2")
-    beta = check_beta(beta)
+    if isinstance(beta, complex):
+        if beta == 0:
+            raise ValueError("beta must be non-zero")
+    else:
+        beta = check_beta(beta)
     x_drive = input_drive(x, weights, biases)
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive, readout=readout)
+        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive, readout=readout, activation=activation)
     return s
+
+
+def holomorphic_update(x, s_nudged: Sequence[Sequence], betas: Sequence[complex]) -> list:
+    """Holomorphic EP: ``-dL/dtheta = Re (1/N) sum_k dPhi/dtheta(s_k) / beta_k``.
+
+    ``s_nudged[k]`` are the (complex) equilibria nudged by ``betas[k] =
+    |beta| exp(2 pi i k / N)``; the average cancels every error term below
+    order N, so the estimate is exact up to O(|beta|^N) at finite ``|beta|``
+    (N = 2 is symmetric EP). Returns real ``[(dW_n, db_n), ...]``.
+    """
+    if len(s_nudged) != len(betas) or len(betas) < 2:
+        raise ValueError(f"need one nudged equilibrium per beta, and at least 2, got {len(s_nudged)} and {len(betas)}")
+    xp = array_namespace(x)
+    n = len(betas)
+    out = None
+    for s_k, beta_k in zip(s_nudged, betas):
+        terms = []
+        below = x
+        for sk in s_k:
+            terms.append(((sk.T @ below) / (beta_k * n * x.shape[0]), xp.sum(sk, axis=0) / (beta_k * n * x.shape[0])))
+            below = sk
+        out = terms if out is None else [(a + c, b + d) for (a, b), (c, d) in zip(out, terms)]
+    return [(xp.real(w), xp.real(b)) for w, b in out]
 
 
 def ep_weight_contrast(pre_a, post_a, pre_b, post_b, beta_a: float, beta_b: float):

@@ -28,6 +28,8 @@ class EPConfig:
     beta: float = 0.5
     nudging: str = "symmetric"
     loss: str = "mse"
+    activation: str = "hard"
+    n_nudges: int = 4
     lrs: Sequence[float] = field(default_factory=lambda: [0.2, 0.1])
     batch: int = 32
     epochs: int = 1
@@ -65,7 +67,8 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
     yt = yte[: len(xt)]
     sizes = [x.shape[1], *config.hidden, 10]
     net = EPNetwork(sizes, T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
-                    lrs=config.lrs, seed=config.seed, loss=config.loss)
+                    lrs=config.lrs, seed=config.seed, loss=config.loss, activation=config.activation,
+                    n_nudges=config.n_nudges)
     history, elapsed = [], 0.0
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed * 7919 + epoch))
@@ -120,7 +123,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: Optional[st
     saved = json.loads((run_dir / "results.json").read_text())
     config = EPConfig(**saved["config"])
     net = EPNetwork(saved["sizes"], T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
-                    lrs=config.lrs, loss=config.loss)
+                    lrs=config.lrs, loss=config.loss, activation=config.activation, n_nudges=config.n_nudges)
     weights = np.load(run_dir / "weights.npz")
     for n, (w, b) in enumerate(net.parameters()):
         w.copy_(torch.from_numpy(weights[f"W{n + 1}"]))

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from lavaplast.core.ep import (
+    ACTIVATIONS,
     NUDGING,
+    holomorphic_update,
     readout_update,
     softmax_readout,
     check_beta,
@@ -40,13 +42,15 @@ class EPNetwork:
     nudging scheme: ``"symmetric"`` (+beta and -beta: removes the O(beta)
     bias), ``"one-sided"`` (+beta against the free state) or
     ``"random-sign"`` (one-sided with the sign of beta drawn per batch).
+    ``"holomorphic"`` (``n_nudges`` complex nudges ``|beta| e^{2 pi i k/N}``,
+    which needs ``activation="logistic"``: the hard sigmoid is not analytic).
     ``lrs`` is one SGD learning rate per layer. Weights start uniform in
     ``+-1/sqrt(fan_in)``; states start at zero for every batch.
     """
 
     def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
                  nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
-                 loss: str = "mse", dtype=torch.float32):
+                 loss: str = "mse", activation: str = "hard", n_nudges: int = 4, dtype=torch.float32):
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
@@ -60,6 +64,17 @@ class EPNetwork:
         if loss == "ce" and len(sizes) < 3:
             raise ValueError("loss='ce' needs at least one layer of dynamics below the readout (3 sizes)")
         self.loss_name = loss
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+        self.activation = ACTIVATIONS[activation]
+        if nudging == "holomorphic":
+            if activation != "logistic":
+                raise ValueError("holomorphic nudging needs an analytic activation: use activation='logistic'")
+            if loss != "mse":
+                raise ValueError("holomorphic nudging supports loss='mse' only")
+            if not (isinstance(n_nudges, int) and n_nudges >= 2):
+                raise ValueError(f"n_nudges must be an integer >= 2, got {n_nudges!r}")
+        self.n_nudges = n_nudges
         n_layers = len(sizes) - 1
         lrs = [0.05] * n_layers if lrs is None else [float(v) for v in lrs]
         if len(lrs) != n_layers or min(lrs) <= 0:
@@ -105,7 +120,7 @@ class EPNetwork:
     def free(self, x) -> list:
         """The free equilibrium (``T1`` steps from zero)."""
         x, _ = self._inputs(x)
-        return free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1)
+        return free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1, self.activation)
 
     @torch.no_grad()
     def predict(self, x) -> np.ndarray:
@@ -117,19 +132,32 @@ class EPNetwork:
         """EP's estimate of ``-dL/dtheta`` on a batch, as ``[(dW_n, db_n), ...]``."""
         x, y = self._inputs(x, y)
         check_layers(x, self.zero_state(len(x)), self.weights, self.biases)
-        s_free = free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1)
+        s_free = free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1, self.activation)
+        if self.nudging == "holomorphic":
+            return self._holomorphic(x, y, s_free)
         beta = self.beta
         if self.nudging == "random-sign" and self._sign_gen.random() < 0.5:
             beta = -beta
-        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y, self.readout)
+        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y, self.readout, self.activation)
         if self.nudging == "symmetric":
-            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y, self.readout)
+            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y, self.readout,
+                                 self.activation)
             updates = ep_update(x, s_pos, s_neg, beta, -beta)
         else:
             updates = ep_update(x, s_pos, s_free, beta, 0.0)
         if self.readout is not None:
             updates.append(readout_update(s_free[-1], y, self.readout))
         return updates
+
+    def _holomorphic(self, x, y, s_free) -> list:
+        cdtype = torch.complex128 if self.dtype == torch.float64 else torch.complex64
+        c = lambda t: t.to(cdtype)  # noqa: E731
+        xc, yc = c(x), c(y)
+        weights, biases = [c(w) for w in self.weights], [c(b) for b in self.biases]
+        betas = [abs(self.beta) * complex(np.exp(2j * np.pi * k / self.n_nudges)) for k in range(self.n_nudges)]
+        nudged = [nudged_phase(xc, [c(s) for s in s_free], weights, biases, self.T2, beta_k, yc,
+                               activation=self.activation) for beta_k in betas]
+        return [(w.to(self.dtype), b.to(self.dtype)) for w, b in holomorphic_update(xc, nudged, betas)]
 
     def parameters(self) -> list:
         """``[(W, b), ...]`` in layer order, the readout last (as gradient_estimate returns them)."""
@@ -170,7 +198,7 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
     weights, biases = [w for w, _ in params[:n_dyn]], [b for _, b in params[:n_dyn]]
     s = net.zero_state(len(x))
     for _ in range(T):
-        s = ep_step(x, s, weights, biases)
+        s = ep_step(x, s, weights, biases, activation=net.activation)
     loss = _loss(s, y, params[-1] if net.readout is not None else None)
     flat = [t for pair in params for t in pair]
     grads = torch.autograd.grad(loss, flat)
