@@ -87,16 +87,14 @@ def test_forward_equals_reference_bnn_on_real_mnist():
     np.testing.assert_array_equal(outs[-1].argmax(1), logits_ref.argmax(1))
 
 
-def _run_host_gradients(w0, grads, **kwargs):
-    """Drive a BinaryDense with one gradient per step through grad_in."""
-    n_out, n_in = w0.shape
-    steps = len(grads)
-    source = BatchSource(data=np.concatenate(grads), batch=n_out)  # window k sends grads[k]
+def _run_host_gradients(w0, grads, tag="floating_pt", **kwargs):
+    """Drive a BinaryDense with one gradient per step through grad_in; returns (read-back, Var.get or None)."""
+    source = BatchSource(data=np.concatenate(grads), batch=w0.shape[0])  # window k sends grads[k]
     with SharedArray(w0.shape) as readout:
         dense = BinaryDense(hidden_weights=w0, batch=1, learning="host", readout=readout.spec, **kwargs)
         source.s_out.connect(dense.grad_in)
-        with LavaSession(dense, CFG, timeout=120) as session:
-            session.run(steps)
+        with LavaSession(dense, Loihi2SimCfg(select_tag=tag), timeout=120) as session:
+            session.run(len(grads))
             small = dense.hidden_weights.get() if w0.size <= 64 else None
         return readout.read(), small
 
@@ -210,14 +208,7 @@ def test_run_past_its_timeout_raises_and_cleans_up():
 
 
 def _host_sgd(tag, w0, grads, **kwargs):
-    source = BatchSource(data=np.concatenate(grads), batch=w0.shape[0])
-    with SharedArray(w0.shape) as readout:
-        dense = BinaryDense(hidden_weights=w0, learning="host", optimizer="sgd", lr=0.05, meta=1.35,
-                            readout=readout.spec, **kwargs)
-        source.s_out.connect(dense.grad_in)
-        with LavaSession(dense, Loihi2SimCfg(select_tag=tag), timeout=120) as session:
-            session.run(len(grads))
-        return readout.read()
+    return _run_host_gradients(w0, grads, tag, optimizer="sgd", lr=0.05, meta=1.35, **kwargs)[0]
 
 
 @pytest.mark.parametrize("stochastic", [False, True])
