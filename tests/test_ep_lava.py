@@ -105,3 +105,22 @@ def test_event_sweep_writes_results_and_plot(tmp_path):
     assert (tmp_path / "accuracy_vs_events.png").stat().st_size > 5000
     with pytest.raises(ValueError, match="thresholds"):
         run_event_sweep([-1.0], tmp_path)
+
+
+def test_binary_metaplastic_ep_on_lava_equals_the_reference():
+    from lavaplast.reference.ep import BinaryEPNetwork
+
+    x, y = _digits()
+    kw = dict(T1=12, T2=4, beta=0.5, lrs=[0.05, 0.05], meta=3.0, lr=0.002, dtype=torch.float64, seed=1)
+    net, ref = BinaryEPNetwork([64, 40, 10], **kw), BinaryEPNetwork([64, 40, 10], **kw)
+    start = [h.clone() for h in net.hidden]
+    order = np.random.default_rng(1).permutation(len(x))[: 16 * 10]
+    LavaEPNetwork(net, batch=16).train(x, y, order)
+    for k in range(0, len(order), 16):
+        ref.train_batch(x[order[k:k + 16]], y[order[k:k + 16]])
+    for h, hr, h0, w in zip(net.hidden, ref.hidden, start, net.weights):
+        assert float((h - hr).abs().max()) < 1e-9
+        assert float((h - h0).abs().max()) > 1e-3
+        assert set(np.unique(np.abs(w.numpy()))) == {float(abs(w[0, 0]))}  # binary: one magnitude
+    for b, br in zip(net.biases, ref.biases):
+        assert float((b - br).abs().max()) < 1e-9

@@ -30,7 +30,10 @@ class LavaEPNetwork:
 
     ``net`` provides sizes, weights, biases, ``T1``, ``T2``, ``beta``,
     ``nudging`` (symmetric or one-sided) and per-layer ``lrs``; training
-    writes the learned weights and biases back into it. ``threshold`` is the
+    writes the learned weights and biases back into it. A
+    :class:`~lavaplast.reference.ep.BinaryEPNetwork` runs with binary
+    synapses whose hidden weights learn by the metaplastic rule (its ``lr``,
+    ``meta``), each call starting from fresh Adam moments (a task boundary). ``threshold`` is the
     sigma-delta event threshold (0: every change is an event). After each
     call, :attr:`events` holds the events (non-zero messages) each neuron
     layer sent and :attr:`steps` the time steps run.
@@ -64,11 +67,15 @@ class LavaEPNetwork:
                           order=order, once=True)
         w_out = [SharedArray(w.shape) for w in net.weights] if learn else []
         b_out = [SharedArray(b.shape) for b in net.biases] if learn else []
+        binary = hasattr(net, "hidden")  # BinaryEPNetwork: metaplastic binary synapses
         neurons, prev_neuron = [], None
         for n, (w, b) in enumerate(zip(net.weights, net.biases)):
             lr = net.lrs[n] if learn else 0.0
-            syn = EPSynapse(weights=w.double().numpy(), batch=B, lr=lr, input_layer=n == 0,
-                            readout=w_out[n].spec if learn else None, **common)
+            extra = {}
+            if binary:
+                extra = dict(hidden_weights=net.hidden[n].double().numpy(), gain=net.gains[n], meta=net.meta[n])
+            syn = EPSynapse(weights=w.double().numpy(), batch=B, lr=(net.lr if binary else lr) if learn else 0.0,
+                            input_layer=n == 0, readout=w_out[n].spec if learn else None, **extra, **common)
             neuron = EPNeuron(shape=(B, sizes[n + 1]), bias=b.double().numpy(), threshold=self.threshold,
                               output=n == len(net.weights) - 1, lr=lr, readout=b_out[n].spec if learn else None,
                               **common)
@@ -109,8 +116,13 @@ class LavaEPNetwork:
         try:
             self._run(src, neurons, len(order) // self.batch * ep_window(net.T1, net.T2, net.nudging))
             for n in range(len(net.weights)):
-                net.weights[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
+                if hasattr(net, "hidden"):
+                    net.hidden[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
+                else:
+                    net.weights[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
                 net.biases[n] = torch.tensor(b_out[n].read(), dtype=net.dtype)
+            if hasattr(net, "hidden"):
+                net._refresh()
         finally:
             for r in (*w_out, *b_out):
                 r.close()

@@ -10,7 +10,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import ep_phase, ep_weight_contrast
+from lavaplast.core import binarize, ep_phase, ep_weight_contrast, metaplastic_adam_step_
 from lavaplast.proc.base import single_threaded_blas
 from lavaplast.proc.ep_synapse.process import EPSynapse
 from lavaplast.proc.runtime import SharedArray
@@ -39,6 +39,11 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
         self._pre, self._post = np.zeros((b, n_pre)), np.zeros((b, n_post))
         self._up, self._down = np.zeros((b, n_post)), np.zeros((b, n_pre))
         self._ends = {}
+        self._hidden = None if p["hidden_weights"] is None else p["hidden_weights"].copy()
+        if self._hidden is not None:
+            self.gain, self.meta = p["gain"], p["meta"]
+            self._moments = (np.zeros_like(self._hidden), np.zeros_like(self._hidden))
+            self._step = 0
 
     def run_spk(self) -> None:
         self.up_out.send(self._up)
@@ -74,7 +79,13 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
         else:
             pre_b, post_b = self._ends[self.T1 + 1]
             dw = ep_weight_contrast(pre_a, post_a, pre_b, post_b, self.beta, 0.0)
-        self.weights += self.lr * dw
+        if self._hidden is None:
+            self.weights += self.lr * dw
+        else:
+            # dw is -dL/dW; the hidden weight takes that gradient straight through the sign.
+            self._step = metaplastic_adam_step_(self._hidden, -dw, *self._moments, self._step, lr=self.lr,
+                                                meta=self.meta)
+            self.weights[...] = binarize(self._hidden) * self.gain
         # The new weights act from the next window on (every state resets then).
         if self._readout is not None:
-            self._readout[1][...] = self.weights
+            self._readout[1][...] = self.weights if self._hidden is None else self._hidden

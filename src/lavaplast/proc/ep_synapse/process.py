@@ -9,7 +9,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import check_beta, ep_window
+from lavaplast.core import binarize, check_beta, check_meta, ep_window
 from lavaplast.proc.base import CheckedProcess
 
 
@@ -29,6 +29,12 @@ class EPSynapse(CheckedProcess):
     moves ``weights`` by ``lr`` times their contrast
     (:func:`lavaplast.core.ep_weight_contrast`). ``readout``: a
     :class:`~lavaplast.proc.runtime.SharedArray` spec, updated after learning.
+
+    Binary synapses: with ``hidden_weights``, the synapse computes with
+    ``gain * sign(hidden_weights)`` and the contrast drives the hidden weights
+    through the metaplastic Adam rule of :mod:`lavaplast.core` (learning
+    rate ``lr``, strength ``meta``; moments kept in the process); the
+    read-back then holds the hidden weights.
     """
 
     def __init__(
@@ -42,6 +48,9 @@ class EPSynapse(CheckedProcess):
         nudging: str = "symmetric",
         lr: float = 0.0,
         input_layer: bool = False,
+        hidden_weights: ty.Optional[np.ndarray] = None,
+        gain: float = 1.0,
+        meta: float = 0.0,
         readout: ty.Optional[dict] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
@@ -55,10 +64,20 @@ class EPSynapse(CheckedProcess):
         beta = check_beta(beta, "EPSynapse: beta")
         if not lr >= 0:
             raise ValueError(f"EPSynapse: lr must be >= 0, got {lr!r}")
+        if hidden_weights is not None:
+            hidden_weights = np.asarray(hidden_weights, dtype=float)
+            if hidden_weights.shape != weights.shape:
+                raise ValueError(f"EPSynapse: hidden_weights must have the shape of weights {weights.shape}, "
+                                 f"got {hidden_weights.shape}")
+            if not gain > 0:
+                raise ValueError(f"EPSynapse: gain must be > 0, got {gain!r}")
+            weights = binarize(hidden_weights) * gain
+        meta = check_meta(meta, "EPSynapse: meta")
         if readout is not None and tuple(readout["shape"]) != weights.shape:
             raise ValueError(f"EPSynapse: readout must have shape {weights.shape}, got {tuple(readout['shape'])}")
         super().__init__(weights=weights, batch=batch, T1=T1, T2=T2, beta=beta, nudging=nudging, lr=float(lr),
-                         input_layer=bool(input_layer), window=window, readout=readout, name=name,
+                         input_layer=bool(input_layer), window=window, readout=readout,
+                         hidden_weights=hidden_weights, gain=float(gain), meta=meta, name=name,
                          log_config=log_config)
         n_post, n_pre = weights.shape
         self.pre_in = InPort(shape=(batch, n_pre))
