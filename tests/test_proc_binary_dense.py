@@ -253,3 +253,22 @@ def test_ternary_quantizer_forward():
     expected = x @ ternarize(w, 0.05).T
     assert (ternarize(w, 0.05) == 0).any()
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_ctrl_c_during_a_run_stops_the_runtime():
+    import os
+    import signal
+    import threading
+
+    src = BatchSource(data=np.random.rand(10, 4), batch=2)
+    dense = BinaryDense(hidden_weights=np.ones((3, 4)), batch=2)
+    src.s_out.connect(dense.s_in)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with LavaSession(dense, CFG, timeout=60) as session:
+                session.run(10_000_000)
+    finally:
+        timer.cancel()
+    assert lava_children() == []
