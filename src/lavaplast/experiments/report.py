@@ -42,6 +42,9 @@ def _draw_history(ax, results: dict) -> None:
             ax.axvline(i + 0.5, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("training epoch (all tasks)")
     ax.set_ylim(0, 100)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if n_tasks <= 12:
         ax.legend(fontsize=7, loc="lower left")
 
