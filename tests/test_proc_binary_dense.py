@@ -173,9 +173,15 @@ def test_mismatched_port_shapes_are_rejected_at_connection():
         src.s_out.connect(dense.s_in)
 
 
-def test_sign_neuron_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="gain"):
+def test_neurons_reject_bad_per_neuron_parameters():
+    from lavaplast.proc import ErrorNeuron
+
+    with pytest.raises(ValueError, match=r"SignNeuron: gain must be a scalar or have shape \(3,\)"):
         SignNeuron(shape=(2, 3), gain=np.ones(4))
+    with pytest.raises(ValueError, match=r"ErrorNeuron: gain must be a scalar or have shape \(3,\)"):
+        ErrorNeuron(shape=(2, 3), gain=np.ones(4))
+    with pytest.raises(ValueError, match="ErrorNeuron: bias contains NaN"):
+        ErrorNeuron(shape=(2, 3), bias=np.nan)
     with pytest.raises(ValueError, match="mode"):
         SignNeuron(shape=(2, 3), mode="relu")
 

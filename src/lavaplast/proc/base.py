@@ -1,5 +1,6 @@
-"""Base class of lavaplast's Lava processes."""
+"""Base class and argument checks shared by lavaplast's Lava processes."""
 
+import numpy as np
 from lava.magma.core.process.process import AbstractProcess
 
 
@@ -18,10 +19,7 @@ class CheckedProcess(AbstractProcess):
 
 def check_schedule(who: str, learn_every, learn_offset) -> None:
     """Validate a learning schedule: steps ``learn_offset + k * learn_every``."""
-    import numpy as np
-
-    if not (isinstance(learn_every, (int, np.integer)) and learn_every >= 1):
-        raise ValueError(f"{who}: learn_every must be an integer >= 1, got {learn_every!r}")
+    check_int(f"{who}: learn_every", learn_every, 1)
     if not (isinstance(learn_offset, (int, np.integer)) and 0 <= learn_offset < learn_every):
         raise ValueError(f"{who}: learn_offset must be in 0..{learn_every - 1}, got {learn_offset!r}")
 
@@ -42,3 +40,22 @@ def single_threaded_blas() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+def check_int(what: str, value, low: int) -> int:
+    """``value`` as an int, or a clear error if it is not an integer >= ``low``."""
+    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= low):
+        raise ValueError(f"{what} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def per_neuron(what: str, value, n: int) -> np.ndarray:
+    """A scalar or ``(n,)`` parameter as a finite float array of shape ``(n,)``."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"{what} must be a scalar or have shape ({n},), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return arr.copy()

@@ -9,13 +9,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.proc.base import CheckedProcess
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if not (isinstance(value, (int, np.integer)) and value >= low):
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+from lavaplast.proc.base import CheckedProcess, check_int
 
 
 class BatchSource(CheckedProcess):
@@ -48,9 +42,9 @@ class BatchSource(CheckedProcess):
         data = np.asarray(data, dtype=float)
         if data.ndim != 2 or len(data) == 0:
             raise ValueError(f"BatchSource: data must be a non-empty 2-D array (N, n), got shape {data.shape}")
-        batch = _check_int("BatchSource: batch", batch, 1)
-        hold = _check_int("BatchSource: hold", hold, 1)
-        n_classes = _check_int("BatchSource: n_classes", n_classes, 1)
+        batch = check_int("BatchSource: batch", batch, 1)
+        hold = check_int("BatchSource: hold", hold, 1)
+        n_classes = check_int("BatchSource: n_classes", n_classes, 1)
         if labels is not None:
             labels = np.asarray(labels)
             if labels.shape != (len(data),):
@@ -90,8 +84,8 @@ class BatchSink(CheckedProcess):
             raise ValueError(f"BatchSink: shape must be (batch, n), got {shape}")
         if tuple(record["shape"][1:]) != shape:
             raise ValueError(f"BatchSink: record array has shape {tuple(record['shape'])}, expected (k, {shape[0]}, {shape[1]})")
-        every = _check_int("BatchSink: every", every, 1)
-        offset = _check_int("BatchSink: offset", offset, 1)
+        every = check_int("BatchSink: every", every, 1)
+        offset = check_int("BatchSink: offset", offset, 1)
         super().__init__(shape=shape, record=record, every=every, offset=offset, name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.count = Var(shape=(1,), init=0)

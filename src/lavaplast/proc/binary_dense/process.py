@@ -10,7 +10,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import check_meta
-from lavaplast.proc.base import CheckedProcess, check_schedule
+from lavaplast.proc.base import CheckedProcess, check_int, check_schedule
 
 QUANTIZERS = ("binary", "ternary")
 LEARNING = ("off", "host", "local")
@@ -87,8 +87,7 @@ class BinaryDense(CheckedProcess):
             )
         if not np.all(np.isfinite(hidden_weights)):
             raise ValueError("BinaryDense: hidden_weights contains NaN or infinite values")
-        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
-            raise ValueError(f"BinaryDense: batch must be an integer >= 1, got {batch!r}")
+        batch = check_int("BinaryDense: batch", batch, 1)
         if quantizer not in QUANTIZERS:
             raise ValueError(f"BinaryDense: unknown quantizer {quantizer!r}; expected one of {QUANTIZERS}")
         if not threshold >= 0:

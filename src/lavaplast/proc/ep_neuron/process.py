@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typing as ty
 
-import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import check_beta, ep_window
-from lavaplast.proc.base import CheckedProcess
+from lavaplast.proc.base import CheckedProcess, per_neuron
 
 
 class EPNeuron(CheckedProcess):
@@ -55,7 +54,7 @@ class EPNeuron(CheckedProcess):
             raise ValueError(f"EPNeuron: threshold must be >= 0, got {threshold!r}")
         if not lr >= 0:
             raise ValueError(f"EPNeuron: lr must be >= 0, got {lr!r}")
-        bias = np.broadcast_to(np.asarray(bias, dtype=float), (shape[1],)).copy()
+        bias = per_neuron("EPNeuron: bias", bias, shape[1])
         if readout is not None and tuple(readout["shape"]) != (shape[1],):
             raise ValueError(f"EPNeuron: readout must have shape ({shape[1]},), got {tuple(readout['shape'])}")
         super().__init__(shape=shape, T1=T1, T2=T2, beta=beta, nudging=nudging, threshold=float(threshold),

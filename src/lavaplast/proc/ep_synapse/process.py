@@ -10,7 +10,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import binarize, check_beta, check_meta, ep_window
-from lavaplast.proc.base import CheckedProcess
+from lavaplast.proc.base import CheckedProcess, check_int
 
 
 class EPSynapse(CheckedProcess):
@@ -58,8 +58,7 @@ class EPSynapse(CheckedProcess):
         weights = np.asarray(weights, dtype=float)
         if weights.ndim != 2 or 0 in weights.shape:
             raise ValueError(f"EPSynapse: weights must be a non-empty 2-D array (n_post, n_pre), got {weights.shape}")
-        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
-            raise ValueError(f"EPSynapse: batch must be an integer >= 1, got {batch!r}")
+        batch = check_int("EPSynapse: batch", batch, 1)
         window = ep_window(T1, T2, nudging)
         beta = check_beta(beta, "EPSynapse: beta")
         if not lr >= 0:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typing as ty
 
-import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import LOSSES
-from lavaplast.proc.base import CheckedProcess, check_schedule
+from lavaplast.proc.base import CheckedProcess, check_schedule, per_neuron
 
 
 class ErrorNeuron(CheckedProcess):
@@ -42,8 +41,8 @@ class ErrorNeuron(CheckedProcess):
         if loss not in LOSSES:
             raise ValueError(f"ErrorNeuron: unknown loss {loss!r}; expected one of {LOSSES}")
         n = shape[1]
-        gain = np.broadcast_to(np.asarray(gain, dtype=float), (n,)).copy()
-        bias = np.broadcast_to(np.asarray(bias, dtype=float), (n,)).copy()
+        gain = per_neuron("ErrorNeuron: gain", gain, n)
+        bias = per_neuron("ErrorNeuron: bias", bias, n)
         check_schedule("ErrorNeuron", learn_every, learn_offset)
         super().__init__(shape=shape, loss=loss, learn_every=learn_every, learn_offset=learn_offset,
                          name=name, log_config=log_config)

@@ -9,18 +9,9 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.proc.base import CheckedProcess, check_schedule
+from lavaplast.proc.base import CheckedProcess, check_schedule, per_neuron
 
 MODES = ("sign", "binary", "identity")
-
-
-def _per_neuron(value, n: int, what: str) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(value, dtype=float), (n,)) if np.ndim(value) == 0 else np.asarray(value, float)
-    if arr.shape != (n,):
-        raise ValueError(f"SignNeuron: {what} must be a scalar or have shape ({n},), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"SignNeuron: {what} contains NaN or infinite values")
-    return np.array(arr)
 
 
 class SignNeuron(CheckedProcess):
@@ -64,8 +55,8 @@ class SignNeuron(CheckedProcess):
         if mode not in MODES:
             raise ValueError(f"SignNeuron: unknown mode {mode!r}; expected one of {MODES}")
         n = shape[1]
-        gain = _per_neuron(gain, n, "gain")
-        bias = _per_neuron(bias, n, "bias")
+        gain = per_neuron("SignNeuron: gain", gain, n)
+        bias = per_neuron("SignNeuron: bias", bias, n)
         if feedback is not None:
             feedback = np.asarray(feedback, dtype=float)
             if feedback.ndim != 2 or feedback.shape[0] != n or feedback.shape[1] < 1:
