@@ -51,6 +51,11 @@ class LavaEPNetwork:
         self.steps = 0
         self.seconds = 0.0
 
+    @property
+    def binary(self) -> bool:
+        """True for a BinaryEPNetwork: metaplastic binary synapses."""
+        return hasattr(self.net, "hidden")
+
     def _check(self, x, y=None):
         x = np.asarray(x, dtype=float).reshape(len(x), -1)
         if x.shape[1] != self.net.sizes[0]:
@@ -67,7 +72,7 @@ class LavaEPNetwork:
                           order=order, once=True)
         w_out = [SharedArray(w.shape) for w in net.weights] if learn else []
         b_out = [SharedArray(b.shape) for b in net.biases] if learn else []
-        binary = hasattr(net, "hidden")  # BinaryEPNetwork: metaplastic binary synapses
+        binary = self.binary
         neurons, prev_neuron = [], None
         for n, (w, b) in enumerate(zip(net.weights, net.biases)):
             lr = net.lrs[n] if learn else 0.0
@@ -116,12 +121,12 @@ class LavaEPNetwork:
         try:
             self._run(src, neurons, len(order) // self.batch * ep_window(net.T1, net.T2, net.nudging))
             for n in range(len(net.weights)):
-                if hasattr(net, "hidden"):
+                if self.binary:
                     net.hidden[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
                 else:
                     net.weights[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
                 net.biases[n] = torch.tensor(b_out[n].read(), dtype=net.dtype)
-            if hasattr(net, "hidden"):
+            if self.binary:
                 net._refresh()
         finally:
             for r in (*w_out, *b_out):
