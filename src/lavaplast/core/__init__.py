@@ -6,7 +6,6 @@ Plain functions on numpy arrays or torch tensors (via ``array_api_compat``).
 from lavaplast.core.metaplastic import (
     adam_direction,
     adam_moments_,
-    check_meta,
     f_meta,
     metaplastic_adam_step_,
     metaplastic_sgd_step_,
@@ -53,8 +52,33 @@ from lavaplast.core.local_learning import (
 )
 from lavaplast.core.quantize import binarize, ternarize
 from lavaplast.core.sigma_delta import sigma_delta_encode
+from lavaplast.core.validate import (
+    check_adam,
+    check_betas,
+    check_choice,
+    check_finite_array,
+    check_int,
+    check_labels,
+    check_meta,
+    check_nonnegative,
+    check_number,
+    check_optional_int,
+    check_positive,
+    per_layer,
+)
 
 __all__ = [
+    "check_adam",
+    "check_betas",
+    "check_choice",
+    "check_finite_array",
+    "check_int",
+    "check_labels",
+    "check_nonnegative",
+    "check_number",
+    "check_optional_int",
+    "check_positive",
+    "per_layer",
     "ACTIVATIONS",
     "NUDGING",
     "check_beta",

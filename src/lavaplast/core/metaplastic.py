@@ -16,16 +16,7 @@ import math
 
 from array_api_compat import array_namespace
 
-
-def check_meta(meta: float, what: str = "meta") -> float:
-    """Return ``meta`` as a float, or raise if it is not a finite number >= 0."""
-    try:
-        value = float(meta)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number >= 0, got {meta!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{what} must be a finite number >= 0, got {meta!r}")
-    return value
+from lavaplast.core.validate import check_meta
 
 
 def _native(x):

@@ -3,6 +3,8 @@
 import numpy as np
 from lava.magma.core.process.process import AbstractProcess
 
+from lavaplast.core.validate import check_int
+
 
 class CheckedProcess(AbstractProcess):
     """An ``AbstractProcess`` that may reject its arguments before initialising.
@@ -40,13 +42,6 @@ def single_threaded_blas() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-
-
-def check_int(what: str, value, low: int) -> int:
-    """``value`` as an int, or a clear error if it is not an integer >= ``low``."""
-    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= low):
-        raise ValueError(f"{what} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def per_neuron(what: str, value, n: int) -> np.ndarray:
