@@ -85,7 +85,8 @@ def test_ep_trains_a_classifier():
     (dict(T1=0), "T1 must be a positive integer"),
     (dict(T2=-3), "T2 must be a positive integer"),
     (dict(nudging="both"), "unknown nudging"),
-    (dict(lrs=[0.1]), "lrs must hold 2"),
+    (dict(lrs=[0.1, 0.1, 0.1]), "lrs has 3 values but the network has 2 weight layers"),
+    (dict(lrs=[0.1, float("inf")]), r"lrs\[1\] must be a finite number > 0"),
 ])
 def test_bad_ep_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

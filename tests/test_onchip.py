@@ -86,7 +86,7 @@ def test_deploy_needs_calibration_for_batch_statistics():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(backend="loihi"), "unknown backend"),
     (dict(meta=-2.0), "meta"),
-    (dict(meta=[1.0]), "1 values but the network has 3 weight layers"),
+    (dict(meta=[1.0, 2.0]), "2 values but the network has 3 weight layers"),
     (dict(batch=0), "batch"),
 ])
 def test_onchip_config_rejects_bad_input(kwargs, match):

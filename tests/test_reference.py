@@ -137,12 +137,13 @@ def test_one_dimensional_parameters_get_plain_adam():
     np.testing.assert_allclose(p.detach().numpy(), plain, rtol=0, atol=1e-12)
 
 
-def test_meta_zero_equals_torch_adam_when_eps_is_zero():
-    # The paper's Adam and torch.optim.Adam differ only in where eps sits.
+def test_meta_zero_equals_torch_adam_when_eps_is_negligible():
+    # The paper's Adam and torch.optim.Adam differ only in where eps sits
+    # (eps = 0 itself is refused: inputs that never fire would give 0 / 0).
     torch.manual_seed(3)
     w = torch.randn(4, 3, dtype=torch.float64)
     a, b = torch.nn.Parameter(w.clone()), torch.nn.Parameter(w.clone())
-    oa, ob = MetaplasticAdam([a], lr=0.01, eps=0.0), torch.optim.Adam([b], lr=0.01, eps=0.0)
+    oa, ob = MetaplasticAdam([a], lr=0.01, eps=1e-300), torch.optim.Adam([b], lr=0.01, eps=1e-300)
     for _ in range(30):
         g = torch.randn(4, 3, dtype=torch.float64)
         a.grad, b.grad = g.clone(), g.clone()

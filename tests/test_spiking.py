@@ -98,7 +98,7 @@ def test_rate_encode():
         (dict(beta=-0.1), r"beta must be a number in \[0, 1\)"),
         (dict(threshold=0.0), "threshold must be a finite number > 0"),
         (dict(batch=0), "batch must be an integer >= 1"),
-        (dict(timeout=0), "timeout must be > 0"),
+        (dict(timeout=0), "timeout must be a finite number > 0"),
     ],
 )
 def test_bad_parameters(kwargs, match):

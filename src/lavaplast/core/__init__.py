@@ -31,6 +31,7 @@ from lavaplast.core.ep import (
     input_drive,
     logistic,
     nudged_phase,
+    output_nudge,
     phi,
     readout_update,
     softmax_readout,
@@ -45,12 +46,14 @@ from lavaplast.core.fixed_point import (
 from lavaplast.core.local_learning import (
     LOSSES,
     feedback_error,
+    fold_batchnorm,
     local_gradient,
     neuron_drive,
     output_error,
     sign_neuron,
 )
-from lavaplast.core.quantize import binarize, ternarize
+from lavaplast.core.losses import ce_error, mse_error, softmax
+from lavaplast.core.quantize import binarize, ternarize, ternary_matmul
 from lavaplast.core.sigma_delta import sigma_delta_encode
 from lavaplast.core.validate import (
     check_adam,
@@ -64,10 +67,18 @@ from lavaplast.core.validate import (
     check_number,
     check_optional_int,
     check_positive,
+    check_sizes,
     per_layer,
 )
 
 __all__ = [
+    "ce_error",
+    "check_sizes",
+    "fold_batchnorm",
+    "mse_error",
+    "output_nudge",
+    "softmax",
+    "ternary_matmul",
     "check_adam",
     "check_betas",
     "check_choice",

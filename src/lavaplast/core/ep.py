@@ -22,6 +22,9 @@ from typing import Sequence
 
 from array_api_compat import array_namespace
 
+from lavaplast.core.losses import ce_error, mse_error, softmax
+from lavaplast.core.validate import check_int, check_number
+
 NUDGING = ("symmetric", "one-sided", "random-sign", "holomorphic")
 
 
@@ -42,15 +45,19 @@ ACTIVATIONS = {"hard": hard_sigmoid, "logistic": logistic}
 
 def check_steps(T, what: str = "T") -> int:
     """``T`` as an int, or a clear error if it is not a positive integer."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"{what} must be a positive integer number of steps, got {T!r}")
-    return T
+    try:
+        return check_int(what, T, 1)
+    except ValueError:
+        raise ValueError(f"{what} must be a positive integer number of steps, got {T!r}") from None
 
 
 def check_beta(beta, what: str = "beta") -> float:
     """``beta`` as a float, or a clear error if it is zero or not finite."""
-    value = float(beta)
-    if value == 0 or value != value or abs(value) == float("inf"):
+    try:
+        value = check_number(what, beta)
+    except ValueError:
+        value = 0.0
+    if value == 0:
         raise ValueError(f"{what} must be a finite non-zero number, got {beta!r}")
     return value
 
@@ -90,18 +97,15 @@ def input_drive(x, weights: Sequence, biases: Sequence):
 
 def softmax_readout(s_top, readout):
     """Class probabilities of the readout ``(W_out, b_out)`` that sits outside the dynamics."""
-    xp = array_namespace(s_top)
     w, b = readout
-    z = s_top @ w.T + b
-    z = z - xp.max(z, axis=1, keepdims=True)
-    e = xp.exp(z)
-    return e / xp.sum(e, axis=1, keepdims=True)
+    return softmax(s_top @ w.T + b)
 
 
 def readout_update(s_top, target, readout) -> tuple:
     """Descent direction ``-dL/d(W_out, b_out)`` of the cross-entropy readout, batch-averaged."""
     xp = array_namespace(s_top)
-    err = softmax_readout(s_top, readout) - target
+    w, b = readout
+    err = ce_error(s_top @ w.T + b, target)
     return -(err.T @ s_top) / s_top.shape[0], -xp.sum(err, axis=0) / s_top.shape[0]
 
 
@@ -128,11 +132,17 @@ def drives(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.
     if beta != 0:
         if target is None:
             raise ValueError("a nudged step (beta != 0) needs a target")
-        if readout is None:
-            out[-1] = out[-1] + beta * (target - s[-1])
-        else:
-            out[-1] = out[-1] + beta * ((target - softmax_readout(s[-1], readout)) @ readout[0])
+        out[-1] = out[-1] + output_nudge(s[-1], target, beta, readout)
     return out
+
+
+def output_nudge(s_top, target, beta, readout=None):
+    """``-beta dL/ds_N``, the nudge on the top layer's drive: ``beta (target - s_N)`` for the MSE
+    loss, ``beta W_out^T (target - softmax)`` for the cross-entropy of the ``readout``."""
+    if readout is None:
+        return -beta * mse_error(s_top, target)
+    w, b = readout
+    return -beta * (ce_error(s_top @ w.T + b, target) @ w)
 
 
 def ep_step(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,

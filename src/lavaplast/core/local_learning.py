@@ -10,9 +10,12 @@ All functions take numpy arrays or torch tensors, shapes ``(batch, n)``.
 
 from __future__ import annotations
 
+import numpy as np
 from array_api_compat import array_namespace
 
+from lavaplast.core.losses import ce_error, mse_error
 from lavaplast.core.quantize import binarize
+from lavaplast.core.validate import check_choice, check_finite_array, check_positive
 
 LOSSES = ("ce", "mse")
 
@@ -22,6 +25,18 @@ def neuron_drive(a, gain, bias):
     return a * gain + bias
 
 
+def fold_batchnorm(mean, var, gamma, beta, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """``(gain, bias)`` such that ``gain * a + bias == BatchNorm(a)`` in evaluation mode:
+    ``gain = gamma / sqrt(var + eps)``, ``bias = beta - mean * gain`` (float64)."""
+    mean, var, gamma, beta = (check_finite_array(name, v) for name, v in
+                              (("mean", mean), ("var", var), ("gamma", gamma), ("beta", beta)))
+    if np.any(var < 0):
+        raise ValueError(f"fold_batchnorm: var must be >= 0, got a minimum of {var.min()!r}")
+    eps = check_positive("fold_batchnorm: eps", eps)
+    gain = gamma / np.sqrt(var + eps)
+    return gain, beta - mean * gain
+
+
 def sign_neuron(z):
     """The sign neuron's output, +1 where ``z >= 0`` else -1."""
     return binarize(z)
@@ -29,14 +44,8 @@ def sign_neuron(z):
 
 def output_error(logits, target, loss: str = "ce"):
     """dLoss/dlogits per sample: ``softmax(logits) - target`` (cross-entropy) or ``logits - target`` (MSE)."""
-    if loss == "mse":
-        return logits - target
-    if loss != "ce":
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    xp = array_namespace(logits)
-    shifted = logits - xp.max(logits, axis=1, keepdims=True)
-    e = xp.exp(shifted)
-    return e / xp.sum(e, axis=1, keepdims=True) - target
+    check_choice("loss", loss, LOSSES)
+    return mse_error(logits, target) if loss == "mse" else ce_error(logits, target)
 
 
 def feedback_error(err, feedback, z):

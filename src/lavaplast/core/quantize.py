@@ -5,7 +5,10 @@ The functions take numpy arrays or torch tensors and return the same kind.
 
 from __future__ import annotations
 
+import numpy as np
 from array_api_compat import array_namespace
+
+from lavaplast.core.validate import check_nonnegative
 
 
 def binarize(w):
@@ -21,9 +24,51 @@ def binarize(w):
 
 def ternarize(w, threshold: float = 0.05):
     """``sign(w)`` where ``|w| > threshold``, else 0 (ALGORITHMS.md section 4)."""
-    if not threshold >= 0:
-        raise ValueError(f"ternarize: threshold must be >= 0, got {threshold!r}")
+    threshold = check_nonnegative("ternarize: threshold", threshold)
     xp = array_namespace(w)
     one = xp.ones_like(w)
     zero = xp.zeros_like(w)
     return xp.where(w > threshold, one, xp.where(w < -threshold, -one, zero))
+
+
+_MAX_SLICES = 64
+
+
+def ternary_matmul(x, q):
+    """``x @ q.T`` for weights ``q`` in {-1, 0, +1}, exact up to one final rounding.
+
+    A BLAS sum rounds after every addition in an order that depends on the
+    library, the thread count and the batch shape, so a pre-activation that
+    is exactly 0 can come out as ``+-1e-17`` and flip a sign neuron. Here
+    each row of ``x`` is cut into slices of ``53 - bit_length(n_in)``
+    significant bits on a grid set by the row's largest magnitude: a slice
+    times ``+-1`` summed over ``n_in`` inputs never leaves float64's 53 bits,
+    so every slice's sum is exact in any order, and the slice sums are added
+    in a fixed order. Every backend and batch layout thus gets the same
+    bits. Inputs from float32 data or sign neurons need one slice (a single
+    matrix product); general float64 inputs two or three.
+
+    ``x`` is ``(batch, n_in)`` or ``(n_in,)``, ``q`` ``(n_out, n_in)``, both
+    numpy arrays (torch tensors are converted); returns a float64 numpy array
+    ``(batch, n_out)`` or ``(n_out,)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    rows = x.reshape(1, -1) if x.ndim == 1 else x
+    bits = 53 - rows.shape[1].bit_length()
+    top = np.abs(rows).max(axis=1, keepdims=True) if rows.size else np.zeros((len(rows), 1))
+    unit = np.ldexp(1.0, np.frexp(top)[1] - bits)
+    step = np.ldexp(1.0, -bits)
+    rest = rows
+    out = None
+    for _ in range(_MAX_SLICES):
+        part = np.rint(rest / unit) * unit
+        total = part @ q.T
+        out = total if out is None else out + total
+        rest = rest - part
+        if not rest.any():
+            break
+        unit = unit * step
+    else:
+        out = out + rest @ q.T
+    return out.reshape(-1) if x.ndim == 1 else out

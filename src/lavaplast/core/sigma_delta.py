@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from lavaplast.core.validate import check_nonnegative
+
 
 def sigma_delta_encode(value, sent, threshold: float):
     """``(events, new_sent)``: the events to send and the sender's new record."""
-    if not threshold >= 0:
-        raise ValueError(f"threshold must be >= 0, got {threshold!r}")
+    threshold = check_nonnegative("threshold", threshold)
     xp = array_namespace(value)
     delta = value - sent
     events = xp.where(xp.abs(delta) > threshold, delta, xp.zeros_like(delta))

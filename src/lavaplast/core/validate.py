@@ -84,11 +84,11 @@ def check_optional_int(what: str, value, low: int = 1) -> Optional[int]:
     return int(value)
 
 
-def check_choice(what: str, value, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(str, choices))}")
-    return value
+def check_choice(what: str, value, choices: Sequence[str], who: str = "") -> str:
+    """``value`` if it is one of ``choices``; ``who`` prefixes the message (``"BinaryDense: "``)."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise ValueError(f"{who}unknown {what} {value!r}; expected one of {', '.join(map(str, choices))}")
 
 
 def check_meta(meta, what: str = "meta") -> float:
@@ -129,18 +129,36 @@ def per_layer(what: str, value, n_layers: int, check: Callable = check_nonnegati
     """One value per weight layer: a scalar (or a one-element list) is broadcast.
 
     ``check(name, value)`` validates each value (finite and >= 0 by default,
-    the check of ``meta``).
+    the check of ``meta``); a broadcast value is named ``what``, one of a
+    list ``what[i]``. Returns a list of ``n_layers`` checked values.
     """
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{what} must be a number or one number per layer, got {value!r}")
     if np.ndim(value) == 0:
-        values = [value] * n_layers
-    else:
-        values = list(value)
-        if len(values) == 1:
-            values = values * n_layers
+        return [check(what, value)] * n_layers
+    values = list(value)
+    if len(values) == 1:
+        return [check(what, values[0])] * n_layers
     if len(values) != n_layers:
         raise ValueError(f"{what} has {len(values)} values but the network has {n_layers} weight layers; "
                          f"give one value or one per layer")
     return [check(f"{what}[{i}]", v) for i, v in enumerate(values)]
+
+
+_COUNTS = {1: "one", 2: "two"}
+
+
+def check_sizes(what: str, sizes, min_len: int = 2) -> list:
+    """Layer widths as a list of ints >= 1, at least ``min_len`` of them."""
+    expected = f"a list of at least {_COUNTS.get(min_len, min_len)} positive integers"
+    if isinstance(sizes, (str, bytes)) or np.ndim(sizes) != 1:
+        raise ValueError(f"{what} must be {expected}, got {sizes!r}")
+    values = list(sizes)
+    ok = len(values) >= min_len and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                                        for s in values)
+    if not ok:
+        raise ValueError(f"{what} must be {expected}, got {values!r}")
+    return [int(s) for s in values]
 
 
 def check_finite_array(what: str, array, shape: Optional[tuple] = None) -> np.ndarray:

@@ -1,17 +1,92 @@
-"""Settings of a continual-learning run, validated in one place."""
+"""Settings of a continual-learning run, validated in one place.
+
+Configs normalise what they are given, so that equivalent settings compare
+equal as ``to_dict()`` (how a resumed run recognises its checkpoint) and
+``to_dict()`` stays JSON-serialisable: per-layer values become one number
+when they are all equal, dataset names their canonical spelling, a data
+folder equal to the default ``None``, numbers plain ``int``/``float``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
-from lavaplast.core import check_meta
+from lavaplast.core import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_optional_int,
+    check_positive,
+    check_sizes,
+    per_layer,
+)
 
 PROTOCOLS = ("permuted", "sequence", "stream", "split")
 MODELS = ("bnn", "fp")
 BATCHNORM = ("batch", "running")
 EVAL_EVERY = ("epoch", "task")
+# The class groups of the split protocol (data.class_split_tasks' default).
+SPLIT_TASKS = 5
+# Batch-statistic BatchNorm needs two samples: smaller batches are skipped.
+MIN_BATCH = 2
+
+
+def compact_per_layer(what: str, value, n_layers: int) -> Union[float, list]:
+    """``value`` as one float if every layer gets the same, else one float per layer.
+
+    ``meta=[0, 0, 0]`` and ``meta=0`` (3 layers) both become ``0.0``; each
+    value must be a finite number >= 0 (see :func:`lavaplast.core.per_layer`).
+    """
+    values = per_layer(what, value, n_layers)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def normalise_data_dir(value) -> Optional[str]:
+    """The data folder as an absolute path string, or ``None`` for the default folder.
+
+    A path that resolves to the default (``$LAVAPLAST_DATA`` or
+    ``~/.cache/lavaplast``) becomes ``None``, so giving the default
+    explicitly and leaving it out compare equal.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or str(value) == "":
+        raise ValueError(f"data_dir must be None or a folder path, got {value!r}")
+    from lavaplast.data import data_dir
+
+    path = os.path.abspath(os.path.expanduser(os.fspath(value)))
+    return None if path == os.path.abspath(data_dir(None)) else path
+
+
+def canonical_dataset(what: str, name) -> str:
+    """The canonical spelling of a dataset name (``"FMNIST"`` -> ``"fashion-mnist"``)."""
+    from lavaplast.data.registry import canonical_name
+
+    try:
+        return canonical_name(name)
+    except ValueError as err:
+        raise ValueError(f"{what}: {err}") from None
+
+
+def check_json(what: str, value) -> dict:
+    """A dict that survives a JSON round trip unchanged (tuples become lists)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must hold JSON values only: {err}") from None
+
+
+def check_flag(what: str, value) -> bool:
+    """A boolean (``numpy.bool_`` too); ``0``, ``1`` or strings are refused."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise ValueError(f"{what} must be True or False, got {value!r}")
 
 
 @dataclass
@@ -19,7 +94,11 @@ class ContinualConfig:
     """Everything that defines a continual-learning run (saved in results.json).
 
     ``meta`` is one value for every weight layer or a list with one value per
-    weight layer (input layer first). ``task_bn`` selects which accuracy is
+    weight layer (input layer first); it is stored as one number when all
+    layers share it. ``n_tasks`` sets the number of permuted tasks; the
+    other protocols fix their own (split: 5 class pairs, sequence: one per
+    dataset, stream: ``n_subsets``), and ``n_tasks`` is set to that number
+    (given explicitly, it must agree). ``task_bn`` selects which accuracy is
     reported as ``final_accuracy``: with the BatchNorm parameters saved at the
     end of each task restored when that task is tested (the paper's choice,
     which uses task identity), or with the current ones (no task identity).
@@ -56,33 +135,60 @@ class ContinualConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
-        if self.eval_every not in EVAL_EVERY:
-            raise ValueError(f"unknown eval_every {self.eval_every!r}; expected one of {', '.join(EVAL_EVERY)}")
-        if self.batchnorm not in BATCHNORM:
-            raise ValueError(f"unknown batchnorm {self.batchnorm!r}; expected one of {', '.join(BATCHNORM)}")
-        self.hidden = [int(h) for h in self.hidden]
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must list one or more positive layer widths, got {self.hidden!r}")
-        for name in ("n_tasks", "n_subsets", "epochs", "batch_size", "eval_batch_size", "fisher_batches"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.protocol = check_choice("protocol", self.protocol, PROTOCOLS)
+        self.model = check_choice("model", self.model, MODELS)
+        self.eval_every = check_choice("eval_every", self.eval_every, EVAL_EVERY)
+        self.batchnorm = check_choice("batchnorm", self.batchnorm, BATCHNORM)
+        self.hidden = check_sizes("hidden", self.hidden, min_len=1)
+        for name in ("n_subsets", "epochs", "batch_size", "eval_batch_size", "fisher_batches"):
+            setattr(self, name, check_int(name, getattr(self, name), 1))
+        self.n_tasks = check_int("n_tasks", self.n_tasks, 1)
+        self.seed = check_int("seed", self.seed, 0)
         for name in ("train_limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not self.ewc_lambda >= 0:
-            raise ValueError(f"ewc_lambda must be >= 0, got {self.ewc_lambda!r}")
-        self.datasets = list(self.datasets)
-        self.meta = self.layer_meta()[0] if isinstance(self.meta, (int, float)) else self.layer_meta()
+            setattr(self, name, check_optional_int(name, getattr(self, name)))
+        self.lr = check_positive("lr", self.lr)
+        self.weight_decay = check_nonnegative("weight_decay", self.weight_decay)
+        self.ewc_lambda = check_nonnegative("ewc_lambda", self.ewc_lambda)
+        for name in ("permute_first", "reset_optimizer", "task_bn", "joint"):
+            setattr(self, name, check_flag(name, getattr(self, name)))
+        self.dataset = canonical_dataset("dataset", self.dataset)
+        if isinstance(self.datasets, str) or len(self.datasets) == 0:
+            raise ValueError(f"datasets must be a non-empty list of dataset names, got {self.datasets!r}")
+        self.datasets = [canonical_dataset(f"datasets[{i}]", d) for i, d in enumerate(self.datasets)]
+        self.meta = compact_per_layer("meta", self.meta, self.n_weight_layers)
+        self.data_dir = normalise_data_dir(self.data_dir)
+        self.extra = check_json("extra", self.extra)
+        self.n_tasks = self._protocol_tasks()
+        self._check_trainable()
+
+    def _protocol_tasks(self) -> int:
+        """The number of tasks the protocol runs; ``n_tasks`` must agree unless left at its default."""
+        if self.protocol == "permuted":
+            return self.n_tasks
+        runs, source = {
+            "split": (SPLIT_TASKS, f"one per class pair, {SPLIT_TASKS} in all"),
+            "sequence": (len(self.datasets), f"one per entry of datasets={self.datasets}"),
+            "stream": (self.n_subsets, f"one per subset, n_subsets={self.n_subsets}"),
+        }[self.protocol]
+        default = next(f.default for f in dataclasses.fields(self) if f.name == "n_tasks")
+        if self.n_tasks not in (runs, default):
+            raise ValueError(f"n_tasks={self.n_tasks} does not match protocol {self.protocol!r}, which runs "
+                             f"{runs} tasks ({source}); leave n_tasks out or set it to {runs}")
+        return runs
+
+    def _check_trainable(self) -> None:
+        """Refuse settings under which no batch of a task could train (every batch would be skipped)."""
+        if self.batch_size < MIN_BATCH:
+            raise ValueError(f"batch_size must be >= {MIN_BATCH}: batch-statistic BatchNorm cannot train on "
+                             f"single samples, got batch_size={self.batch_size}")
+        if self.train_limit is None:
+            return
+        per_task = self.train_limit // self.n_subsets if self.protocol == "stream" else self.train_limit
+        if per_task < MIN_BATCH:
+            detail = f"train_limit={self.train_limit}" + (f" over n_subsets={self.n_subsets}"
+                                                          if self.protocol == "stream" else "")
+            raise ValueError(f"{detail} leaves {per_task} training sample(s) per task, too few for one batch of "
+                             f">= {MIN_BATCH} (batch_size={self.batch_size}); every batch would be skipped")
 
     @property
     def n_weight_layers(self) -> int:
@@ -90,19 +196,10 @@ class ContinualConfig:
 
     def layer_meta(self) -> list[float]:
         """One ``meta`` value per weight layer, input layer first."""
-        if isinstance(self.meta, (int, float)):
-            return [check_meta(self.meta)] * self.n_weight_layers
-        values = list(self.meta)
-        if len(values) == 1:
-            values = values * self.n_weight_layers
-        if len(values) != self.n_weight_layers:
-            raise ValueError(
-                f"meta has {len(values)} values but the network has {self.n_weight_layers} weight layers "
-                f"(hidden={self.hidden} plus the output layer); give one value or one per layer"
-            )
-        return [check_meta(v, f"meta[{i}]") for i, v in enumerate(values)]
+        return per_layer("meta", self.meta, self.n_weight_layers)
 
     def to_dict(self) -> dict:
+        """The normalised settings as a JSON-serialisable dict (equal for equivalent configs)."""
         return dataclasses.asdict(self)
 
     @classmethod

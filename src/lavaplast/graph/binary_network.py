@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from lavaplast.core import check_finite_array, check_int, check_labels, check_positive
 from lavaplast.proc import (
     BatchSink,
     BatchSource,
@@ -44,14 +45,12 @@ class LavaBinaryMLP:
 
     def __init__(self, state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0,
                  chunk_steps: int = 2000, progress: bool = False):
-        if not (isinstance(batch, int) and batch >= 1):
-            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-        if not (isinstance(chunk_steps, int) and chunk_steps >= 1):
-            raise ValueError(f"chunk_steps must be an integer >= 1, got {chunk_steps!r}")
+        if not isinstance(state, LocalMLPState):
+            raise ValueError(f"state must be a LocalMLPState, got {type(state).__name__}")
         self.state = state
-        self.batch = batch
-        self.timeout = timeout
-        self.chunk_steps = chunk_steps
+        self.batch = check_int("batch", batch, 1)
+        self.timeout = check_positive("timeout", timeout)
+        self.chunk_steps = check_int("chunk_steps", chunk_steps, 1)
         self.progress = progress
         self.steps_run = 0
         self.last_chunks: list[tuple[int, float]] = []  # (steps, seconds) of the last run; the first includes start-up
@@ -65,16 +64,12 @@ class LavaBinaryMLP:
         """Time steps per batch while learning: one per synaptic delay, plus one."""
         return self.n_layers + 1
 
-    def _check_inputs(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        n_in = self.state.sizes[0]
-        if x.ndim != 2 or x.shape[1] != n_in:
-            raise ValueError(f"inputs must have shape (N, {n_in}), got {x.shape}")
+    def _check_inputs(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> tuple:
+        """Finite inputs ``(N, n_in)`` and, with ``y``, int labels in ``0..n_classes-1``."""
+        x = check_finite_array("inputs", x, (None, self.state.sizes[0]))
         if y is not None:
-            y = np.asarray(y)
-            if y.shape != (len(x),):
-                raise ValueError(f"labels must have shape ({len(x)},), got {y.shape}")
-        return x
+            y = check_labels("labels", y, len(x), self.state.sizes[-1])
+        return x, y
 
     def _run(self, anchor, steps: int, desc: str, first: int) -> None:
         # The first chunk (one batch) also compiles and starts the graph; the
@@ -110,7 +105,7 @@ class LavaBinaryMLP:
         from zero (a fresh optimizer, as at a task boundary). Updates the
         hidden weights of :attr:`state`; returns the number of time steps run.
         """
-        x = self._check_inputs(x, y)
+        x, y = self._check_inputs(x, y)
         order = np.asarray(order, dtype=np.int64)
         if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
             raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
@@ -150,7 +145,7 @@ class LavaBinaryMLP:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Network outputs for ``x`` (N, n_in), computed by an inference graph (pipelined: one batch per step)."""
-        x = self._check_inputs(x)
+        x, _ = self._check_inputs(x)
         s, B, L = self.state, self.batch, self.n_layers
         n_windows = -(-len(x) // B)
         padded = np.zeros((n_windows * B, x.shape[1]))

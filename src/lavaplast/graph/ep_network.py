@@ -19,18 +19,56 @@ from typing import Optional
 
 import numpy as np
 
-from lavaplast.core import ep_window
+from lavaplast.core import (
+    ACTIVATIONS,
+    check_finite_array,
+    check_int,
+    check_labels,
+    check_nonnegative,
+    check_positive,
+    ep_window,
+)
 from lavaplast.proc import BatchSink, BatchSource, LavaSession, SharedArray, sim_config
 from lavaplast.proc.ep_neuron.process import EPNeuron
 from lavaplast.proc.ep_synapse.process import EPSynapse
+
+
+GRAPH_NUDGING = ("symmetric", "one-sided")
+
+
+def check_runnable(net) -> None:
+    """Refuse an EP network whose settings the event-driven graph does not run.
+
+    The graph implements the MSE loss on the top layer, the nudging schemes
+    of :data:`GRAPH_NUDGING` and the activations of
+    :data:`lavaplast.core.ACTIVATIONS`; anything else would train a
+    different network than ``net`` and write its weights back into ``net``.
+    """
+    from lavaplast.reference.ep import EPNetwork
+
+    if not isinstance(net, EPNetwork):
+        raise ValueError(f"net must be an EPNetwork or BinaryEPNetwork, got {type(net).__name__}")
+    if net.loss_name != "mse":
+        raise ValueError(f"the event-driven network supports the MSE output (loss='mse') only, "
+                         f"got loss={net.loss_name!r}")
+    if net.nudging not in GRAPH_NUDGING:
+        raise ValueError(f"the event-driven network supports nudging {' or '.join(map(repr, GRAPH_NUDGING))}, "
+                         f"got nudging={net.nudging!r}")
+    if net.activation_name not in ACTIVATIONS:
+        raise ValueError(f"the event-driven network supports activation {', '.join(map(repr, ACTIVATIONS))}, "
+                         f"got activation={net.activation_name!r}")
 
 
 class LavaEPNetwork:
     """Runs the parameters of a :class:`lavaplast.reference.ep.EPNetwork` on Lava.
 
     ``net`` provides sizes, weights, biases, ``T1``, ``T2``, ``beta``,
-    ``nudging`` (symmetric or one-sided) and per-layer ``lrs``; training
-    writes the learned weights and biases back into it. A
+    ``nudging``, the activation and per-layer ``lrs``; training writes the
+    learned weights and biases back into it (through its public
+    ``set_parameters`` / ``set_hidden``). The graph runs the MSE loss,
+    ``"symmetric"`` or ``"one-sided"`` nudging and any activation of
+    :data:`lavaplast.core.ACTIVATIONS`; a network with other settings is
+    refused, never run as something else. A
     :class:`~lavaplast.reference.ep.BinaryEPNetwork` runs with binary
     synapses whose hidden weights learn by the metaplastic rule (its ``lr``,
     ``meta``), each call starting from fresh Adam moments (a task boundary). ``threshold`` is the
@@ -40,13 +78,11 @@ class LavaEPNetwork:
     """
 
     def __init__(self, net, *, batch: int = 32, threshold: float = 0.0, timeout: float = 600.0):
-        if not (isinstance(batch, int) and batch >= 1):
-            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-        if not threshold >= 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold!r}")
-        if getattr(net, "readout", None) is not None:
-            raise ValueError("the event-driven network supports the MSE output (loss='mse') only")
-        self.net, self.batch, self.threshold, self.timeout = net, batch, float(threshold), timeout
+        check_runnable(net)
+        self.net = net
+        self.batch = check_int("batch", batch, 1)
+        self.threshold = check_nonnegative("threshold", threshold)
+        self.timeout = check_positive("timeout", timeout)
         self.events: list[int] = []
         self.steps = 0
         self.seconds = 0.0
@@ -54,15 +90,15 @@ class LavaEPNetwork:
     @property
     def binary(self) -> bool:
         """True for a BinaryEPNetwork: metaplastic binary synapses."""
-        return hasattr(self.net, "hidden")
+        return self.net.is_binary
 
     def _check(self, x, y=None):
-        x = np.asarray(x, dtype=float).reshape(len(x), -1)
-        if x.shape[1] != self.net.sizes[0]:
-            raise ValueError(f"inputs must have {self.net.sizes[0]} features, got shape {x.shape}")
-        if y is not None and np.asarray(y).shape != (len(x),):
-            raise ValueError(f"labels must have shape ({len(x)},), got {np.asarray(y).shape}")
-        return x
+        """Finite inputs, flattened to ``(N, n_in)``, and int labels in ``0..n_out-1``."""
+        x = np.asarray(x, dtype=float)
+        x = check_finite_array("inputs", x.reshape(len(x), -1) if x.ndim > 2 else x, (None, self.net.sizes[0]))
+        if y is not None:
+            y = check_labels("labels", y, len(x), self.net.sizes[-1])
+        return x, y
 
     def _build(self, x, y, order, T2, nudging, learn, record):
         net, B = self.net, self.batch
@@ -82,7 +118,8 @@ class LavaEPNetwork:
             syn = EPSynapse(weights=w.double().numpy(), batch=B, lr=(net.lr if binary else lr) if learn else 0.0,
                             input_layer=n == 0, readout=w_out[n].spec if learn else None, **extra, **common)
             neuron = EPNeuron(shape=(B, sizes[n + 1]), bias=b.double().numpy(), threshold=self.threshold,
-                              output=n == len(net.weights) - 1, lr=lr, readout=b_out[n].spec if learn else None,
+                              output=n == len(net.weights) - 1, lr=lr, activation=net.activation_name,
+                              readout=b_out[n].spec if learn else None,
                               **common)
             if prev_neuron is None:
                 src.s_out.connect(syn.pre_in)
@@ -109,25 +146,22 @@ class LavaEPNetwork:
 
     def train(self, x, y, order) -> None:
         """EP training on chip, batch by batch (``order``: a multiple of ``batch`` indices)."""
-        import torch
-
-        x = self._check(x, y)
+        x, y = self._check(x, y)
         order = np.asarray(order, dtype=np.int64)
         if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
             raise ValueError(f"order must be a non-empty index array whose length is a multiple of "
                              f"batch={self.batch}, got length {len(order)}")
         net = self.net
-        src, neurons, w_out, b_out = self._build(x, np.asarray(y), order, net.T2, net.nudging, True, None)
+        src, neurons, w_out, b_out = self._build(x, y, order, net.T2, net.nudging, True, None)
         try:
             self._run(src, neurons, len(order) // self.batch * ep_window(net.T1, net.T2, net.nudging))
-            for n in range(len(net.weights)):
-                if self.binary:
-                    net.hidden[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
-                else:
-                    net.weights[n] = torch.tensor(w_out[n].read(), dtype=net.dtype)
-                net.biases[n] = torch.tensor(b_out[n].read(), dtype=net.dtype)
+            weights = [r.read() for r in w_out]
+            biases = [r.read() for r in b_out]
             if self.binary:
-                net._refresh()
+                net.set_hidden(weights)
+                net.set_parameters(net.weights, biases)
+            else:
+                net.set_parameters(weights, biases)
         finally:
             for r in (*w_out, *b_out):
                 r.close()
@@ -138,7 +172,7 @@ class LavaEPNetwork:
         Returns ``(trajectory (T1 + 1, N, n_out), final (N, n_out))``: row ``t``
         is the state after ``t`` rate-based steps.
         """
-        x = self._check(x)
+        x, _ = self._check(x)
         B, T1 = self.batch, self.net.T1
         n_windows = -(-len(x) // B)
         padded = np.zeros((n_windows * B, x.shape[1]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lavaplast.core import check_finite_array, check_int, check_positive
 from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray, sim_config
 from lavaplast.reference.spiking import check_spiking_network
 
@@ -36,14 +37,10 @@ class LavaSpikingBinaryMLP:
     def __init__(self, hidden_weights: list, *, beta: float = 0.9, threshold: float = 1.0,
                  batch: int = 1, timeout: float = 120.0):
         self.hidden_weights = check_spiking_network(hidden_weights, beta, threshold)
-        if not (isinstance(batch, (int, np.integer)) and batch >= 1):
-            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         self.beta = float(beta)
         self.threshold = float(threshold)
-        self.batch = int(batch)
-        self.timeout = float(timeout)
+        self.batch = check_int("batch", batch, 1)
+        self.timeout = check_positive("timeout", timeout)
         self.sizes = [self.hidden_weights[0].shape[1]] + [w.shape[0] for w in self.hidden_weights]
 
     @property
@@ -56,9 +53,7 @@ class LavaSpikingBinaryMLP:
         if spikes.ndim != 3 or spikes.shape[0] == 0 or spikes.shape[1:] != (self.batch, n_in):
             raise ValueError(f"spikes must have shape (T, {self.batch}, {n_in}) with T >= 1 "
                              f"(time steps, batch, inputs), got {spikes.shape}")
-        if not np.all(np.isfinite(spikes)):
-            raise ValueError("spikes contains NaN or infinite values")
-        return spikes
+        return check_finite_array("spikes", spikes)
 
     def run(self, spikes) -> tuple[list[np.ndarray], np.ndarray]:
         """Present ``spikes`` ``(T, batch, n_in)`` (spikes or currents) for ``T`` steps.

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lavaplast.core import binarize
+from lavaplast.core import binarize, check_positive
 
 
 class _SignSTE(torch.autograd.Function):
@@ -57,9 +57,7 @@ class BinaryLinear(nn.Linear):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False, init_scale: float = 0.05):
-        if not init_scale > 0:
-            raise ValueError(f"BinaryLinear: init_scale must be > 0, got {init_scale!r}")
-        self.init_scale = float(init_scale)
+        self.init_scale = check_positive("BinaryLinear: init_scale", init_scale)
         super().__init__(in_features, out_features, bias=bias)
 
     def reset_parameters(self) -> None:

@@ -27,6 +27,38 @@ from lavaplast.core.ep import (
     free_phase,
     nudged_phase,
 )
+from lavaplast.core.metaplastic import metaplastic_adam_step_
+from lavaplast.core.quantize import binarize
+from lavaplast.core.validate import (
+    check_adam,
+    check_choice,
+    check_finite_array,
+    check_int,
+    check_labels,
+    check_positive,
+    check_sizes,
+    per_layer,
+)
+
+LOSSES = ("mse", "ce")
+
+
+def check_ep_settings(nudging: str, loss: str, activation: str, n_nudges: int) -> tuple:
+    """Validate the scheme of an EP network together; returns ``(nudging, loss, activation, n_nudges)``.
+
+    Holomorphic nudging needs an analytic activation (``"logistic"``) and
+    the MSE loss; ``n_nudges`` is an integer >= 2.
+    """
+    nudging = check_choice("nudging", nudging, NUDGING)
+    loss = check_choice("loss", loss, LOSSES)
+    activation = check_choice("activation", activation, tuple(ACTIVATIONS))
+    n_nudges = check_int("n_nudges", n_nudges, 2)
+    if nudging == "holomorphic":
+        if activation != "logistic":
+            raise ValueError("holomorphic nudging needs an analytic activation: use activation='logistic'")
+        if loss != "mse":
+            raise ValueError("holomorphic nudging supports loss='mse' only")
+    return nudging, loss, activation, n_nudges
 
 
 class EPNetwork:
@@ -44,41 +76,24 @@ class EPNetwork:
     ``"random-sign"`` (one-sided with the sign of beta drawn per batch).
     ``"holomorphic"`` (``n_nudges`` complex nudges ``|beta| e^{2 pi i k/N}``,
     which needs ``activation="logistic"``: the hard sigmoid is not analytic).
-    ``lrs`` is one SGD learning rate per layer. Weights start uniform in
+    ``lrs`` is one SGD learning rate per layer (or one for all). Weights start uniform in
     ``+-1/sqrt(fan_in)``; states start at zero for every batch.
     """
 
     def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
                  nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
                  loss: str = "mse", activation: str = "hard", n_nudges: int = 4, dtype=torch.float32):
-        sizes = [int(n) for n in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
+        sizes = check_sizes("sizes", sizes)
         self.T1, self.T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
         self.beta = check_beta(beta)
-        if nudging not in NUDGING:
-            raise ValueError(f"unknown nudging {nudging!r}; expected one of {', '.join(NUDGING)}")
-        self.nudging = nudging
-        if loss not in ("mse", "ce"):
-            raise ValueError(f"unknown loss {loss!r}; expected 'mse' or 'ce'")
+        self.nudging, self.loss_name, self.activation_name, self.n_nudges = check_ep_settings(
+            nudging, loss, activation, n_nudges)
         if loss == "ce" and len(sizes) < 3:
             raise ValueError("loss='ce' needs at least one layer of dynamics below the readout (3 sizes)")
-        self.loss_name = loss
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
         self.activation = ACTIVATIONS[activation]
-        if nudging == "holomorphic":
-            if activation != "logistic":
-                raise ValueError("holomorphic nudging needs an analytic activation: use activation='logistic'")
-            if loss != "mse":
-                raise ValueError("holomorphic nudging supports loss='mse' only")
-            if not (isinstance(n_nudges, int) and n_nudges >= 2):
-                raise ValueError(f"n_nudges must be an integer >= 2, got {n_nudges!r}")
-        self.n_nudges = n_nudges
+        self.seed = check_int("seed", seed, 0)
         n_layers = len(sizes) - 1
-        lrs = [0.05] * n_layers if lrs is None else [float(v) for v in lrs]
-        if len(lrs) != n_layers or min(lrs) <= 0:
-            raise ValueError(f"lrs must hold {n_layers} positive learning rates, got {lrs!r}")
+        lrs = per_layer("lrs", 0.05 if lrs is None else lrs, n_layers, check_positive)
         self.sizes, self.lrs, self.dtype = sizes, lrs, dtype
         gen = torch.Generator().manual_seed(seed)
         self.weights, self.biases = [], []
@@ -89,6 +104,31 @@ class EPNetwork:
         # With a cross-entropy readout, the last layer is outside the dynamics.
         self.readout = (self.weights.pop(), self.biases.pop()) if loss == "ce" else None
         self._sign_gen = np.random.default_rng(seed)
+
+    @property
+    def is_binary(self) -> bool:
+        """True for networks with binary synapses (:class:`BinaryEPNetwork`)."""
+        return False
+
+    def set_parameters(self, weights: Sequence, biases: Sequence) -> None:
+        """Replace the weights and biases of the dynamics (layer order), e.g. with trained ones.
+
+        Each array must have the shape of the one it replaces and be finite;
+        they are stored as tensors of the network's dtype.
+        """
+        self.weights = self._replace("weights", self.weights, weights)
+        self.biases = self._replace("biases", self.biases, biases)
+
+    def _replace(self, what: str, old: list, new: Sequence) -> list:
+        new = list(new)
+        if len(new) != len(old):
+            raise ValueError(f"{what} must hold {len(old)} arrays, got {len(new)}")
+        out = []
+        for n, (o, v) in enumerate(zip(old, new)):
+            v = check_finite_array(f"{what}[{n}]", v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v,
+                                   tuple(o.shape))
+            out.append(torch.tensor(v, dtype=self.dtype))
+        return out
 
     @property
     def state_sizes(self) -> list[int]:
@@ -106,15 +146,18 @@ class EPNetwork:
         x = torch.as_tensor(x, dtype=self.dtype).flatten(1)
         if x.shape[1] != self.sizes[0]:
             raise ValueError(f"inputs must have {self.sizes[0]} features, got shape {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            check_finite_array("inputs", x.numpy())
         if y is None:
             return x, None
-        y = torch.as_tensor(y)
-        if y.dim() == 1:  # class labels -> one-hot targets
-            y = torch.nn.functional.one_hot(y.long(), self.sizes[-1])
-        y = y.to(self.dtype)
-        if tuple(y.shape) != (x.shape[0], self.sizes[-1]):
-            raise ValueError(f"targets must have shape ({x.shape[0]}, {self.sizes[-1]}), got {tuple(y.shape)}")
-        return x, y
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        if np.ndim(y) == 1:  # class labels -> one-hot targets
+            labels = check_labels("labels", y, len(x), self.sizes[-1])
+            return x, torch.nn.functional.one_hot(torch.from_numpy(labels), self.sizes[-1]).to(self.dtype)
+        if np.shape(y) != (x.shape[0], self.sizes[-1]):
+            raise ValueError(f"targets must have shape ({x.shape[0]}, {self.sizes[-1]}), got {tuple(np.shape(y))}")
+        return x, torch.as_tensor(check_finite_array("targets", y), dtype=self.dtype)
 
     @torch.no_grad()
     def free(self, x) -> list:
@@ -221,27 +264,29 @@ class BinaryEPNetwork(EPNetwork):
         if kwargs.get("loss", "mse") != "mse":
             raise ValueError("BinaryEPNetwork supports loss='mse' only")
         super().__init__(sizes, **kwargs)
-        from lavaplast.core import check_meta
-
         n_layers = len(self.sizes) - 1
-        metas = [meta] * n_layers if np.ndim(meta) == 0 else list(meta)
-        if len(metas) != n_layers:
-            raise ValueError(f"meta has {len(metas)} values but the network has {n_layers} weight layers")
-        self.meta = [check_meta(m, f"meta[{i}]") for i, m in enumerate(metas)]
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        self.lr = float(lr)
-        gen = torch.Generator().manual_seed(kwargs.get("seed", 0) + 1)
+        self.meta = per_layer("meta", meta, n_layers)
+        self.lr = check_adam("", lr=lr)["lr"]
+        init_scale = check_positive("init_scale", init_scale)
+        gen = torch.Generator().manual_seed(self.seed + 1)
         self.hidden = [(torch.rand(w.shape, generator=gen, dtype=self.dtype) * 2 - 1) * init_scale
                        for w in self.weights]
         self.gains = [1.0 / np.sqrt(n_in) for n_in in self.sizes[:-1]]
-        self._refresh()
+        self.refresh_weights()
         self.reset_optimizer()
 
-    def _refresh(self) -> None:
-        from lavaplast.core import binarize
+    @property
+    def is_binary(self) -> bool:
+        return True
 
+    def refresh_weights(self) -> None:
+        """Recompute the binary weights ``gain * sign(W_h)`` from the hidden weights."""
         self.weights = [binarize(h) * g for h, g in zip(self.hidden, self.gains)]
+
+    def set_hidden(self, hidden: Sequence) -> None:
+        """Replace the hidden weights (layer order, finite, same shapes) and refresh the binary weights."""
+        self.hidden = self._replace("hidden", self.hidden, hidden)
+        self.refresh_weights()
 
     def reset_optimizer(self) -> None:
         self._moments = [(torch.zeros_like(h), torch.zeros_like(h)) for h in self.hidden]
@@ -249,12 +294,10 @@ class BinaryEPNetwork(EPNetwork):
 
     @torch.no_grad()
     def train_batch(self, x, y) -> None:
-        from lavaplast.core import metaplastic_adam_step_
-
         for n, ((dw, db), b, lr) in enumerate(zip(self.gradient_estimate(x, y), self.biases, self.lrs)):
             m, v = self._moments[n]
             # dw is -dL/dW_binary; the hidden weight takes that gradient as is (straight through).
             self._steps[n] = metaplastic_adam_step_(self.hidden[n], -dw, m, v, self._steps[n], lr=self.lr,
                                                     meta=self.meta[n])
             b.add_(db, alpha=lr)
-        self._refresh()
+        self.refresh_weights()

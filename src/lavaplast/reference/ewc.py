@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lavaplast.core import check_nonnegative
+
 
 class EWC:
     """Quadratic penalty that anchors parameters important to earlier tasks.
@@ -25,10 +27,8 @@ class EWC:
     """
 
     def __init__(self, model: nn.Module, lam: float = 5e3):
-        if not lam >= 0:
-            raise ValueError(f"EWC: lam must be >= 0, got {lam!r}")
         self.model = model
-        self.lam = float(lam)
+        self.lam = check_nonnegative("EWC: lam", lam)
         self.params = {n: p for n, p in model.named_parameters() if p.dim() > 1}
         self.tasks: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
 

@@ -21,13 +21,20 @@ import torch
 from lavaplast.core import (
     LOSSES,
     binarize,
-    check_meta,
+    check_adam,
+    check_choice,
+    check_finite_array,
+    check_positive,
+    check_sizes,
     feedback_error,
+    fold_batchnorm,
     local_gradient,
     metaplastic_adam_step_,
     neuron_drive,
     output_error,
+    per_layer,
     sign_neuron,
+    ternary_matmul,
 )
 
 
@@ -38,7 +45,10 @@ class LocalMLPState:
     ``hidden[l]`` is layer l's hidden-weight matrix ``(n_out, n_in)``,
     ``feedback[l]`` the fixed DFA matrix ``(n_l, n_classes)`` of hidden layer
     l, ``gain[l]``/``bias[l]`` the neuron parameters of layer l, ``meta[l]``
-    its metaplasticity.
+    its metaplasticity (one value is broadcast to every layer). Everything
+    is validated on construction: shapes chain, arrays are finite, and the
+    learning rule's settings are those :func:`lavaplast.core.check_adam`
+    accepts.
     """
 
     hidden: list
@@ -52,6 +62,34 @@ class LocalMLPState:
     weight_decay: float = 0.0
     loss: str = "ce"
     info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.hidden, (list, tuple)) or len(self.hidden) == 0:
+            raise ValueError("hidden must be a non-empty list of (n_out, n_in) hidden-weight matrices")
+        self.hidden = [check_finite_array(f"hidden[{l}]", w) for l, w in enumerate(self.hidden)]
+        for l, w in enumerate(self.hidden):
+            if w.ndim != 2 or 0 in w.shape:
+                raise ValueError(f"hidden[{l}] must be a non-empty 2-D array (n_out, n_in), got shape {w.shape}")
+            if l and w.shape[1] != self.hidden[l - 1].shape[0]:
+                raise ValueError(f"hidden[{l}] has {w.shape[1]} inputs but layer {l - 1} has "
+                                 f"{self.hidden[l - 1].shape[0]} outputs")
+        n_layers, sizes = len(self.hidden), self.sizes
+        for name in ("gain", "bias"):
+            values = list(getattr(self, name))
+            if len(values) != n_layers:
+                raise ValueError(f"{name} has {len(values)} arrays but the network has {n_layers} weight layers")
+            setattr(self, name, [check_finite_array(f"{name}[{l}]", v, (sizes[l + 1],))
+                                 for l, v in enumerate(values)])
+        # A deployed network has no feedback (it does not learn locally).
+        if len(self.feedback) not in (0, n_layers - 1):
+            raise ValueError(f"feedback has {len(self.feedback)} matrices; expected one per hidden layer "
+                             f"({n_layers - 1}) or none")
+        self.feedback = [check_finite_array(f"feedback[{l}]", f, (sizes[l + 1], sizes[-1]))
+                         for l, f in enumerate(self.feedback)]
+        self.meta = per_layer("meta", self.meta, n_layers)
+        rule = check_adam("", lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay)
+        self.lr, self.betas, self.eps, self.weight_decay = rule["lr"], rule["betas"], rule["eps"], rule["weight_decay"]
+        self.loss = check_choice("loss", self.loss, LOSSES)
 
     @property
     def sizes(self) -> list[int]:
@@ -77,26 +115,20 @@ def init_local_mlp(
     init_scale: float = 0.05,
 ) -> LocalMLPState:
     """A fresh network: hidden weights U(-init_scale, init_scale), +-1 feedback,
-    ``gain = 1/sqrt(fan_in)`` so pre-activations stay O(1) without BatchNorm."""
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must be at least two positive integers, got {sizes!r}")
-    n_layers = len(sizes) - 1
-    metas = [meta] * n_layers if np.ndim(meta) == 0 else list(meta)
-    if len(metas) != n_layers:
-        raise ValueError(f"meta has {len(metas)} values but the network has {n_layers} weight layers")
-    metas = [check_meta(m, f"meta[{i}]") for i, m in enumerate(metas)]
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    ``gain = 1/sqrt(fan_in)`` so pre-activations stay O(1) without BatchNorm.
+
+    ``meta`` is one value or one per weight layer; ``lr``, ``weight_decay``,
+    ``meta`` are checked by :func:`lavaplast.core.check_adam` (via
+    :class:`LocalMLPState`)."""
+    sizes = check_sizes("sizes", sizes)
+    init_scale = check_positive("init_scale", init_scale)
     rng = np.random.default_rng(seed)
     pairs = list(zip(sizes[:-1], sizes[1:]))
     hidden = [rng.uniform(-init_scale, init_scale, size=(o, i)) for i, o in pairs]
     feedback = [rng.choice([-1.0, 1.0], size=(o, sizes[-1])) for _, o in pairs[:-1]]
     gain = [np.full(o, 1.0 / np.sqrt(i)) for i, o in pairs]
     bias = [np.zeros(o) for _, o in pairs]
-    return LocalMLPState(hidden, feedback, gain, bias, metas, lr=lr, weight_decay=weight_decay, loss=loss,
+    return LocalMLPState(hidden, feedback, gain, bias, meta, lr=lr, weight_decay=weight_decay, loss=loss,
                          info={"seed": seed, "init_scale": init_scale})
 
 
@@ -122,10 +154,18 @@ class LocalBinaryMLP:
         self._steps = [0] * len(self.hidden)
 
     def forward(self, x) -> tuple[list, list]:
-        """Layer inputs ``h`` (h[0] = x) and pre-activations ``z``; ``z[-1]`` are the logits."""
-        h, z = [torch.as_tensor(x, dtype=torch.float64)], []
+        """Layer inputs ``h`` (h[0] = x) and pre-activations ``z``; ``z[-1]`` are the logits.
+
+        ``x`` (B, n_in) must be finite. The synaptic sums are
+        :func:`lavaplast.core.ternary_matmul`, as in the Lava graph, so a sum
+        that is exactly 0 is 0 in both.
+        """
+        x = check_finite_array("inputs", x.numpy() if isinstance(x, torch.Tensor) else x,
+                               (None, self.state.sizes[0]))
+        h, z = [torch.from_numpy(x)], []
         for l, w in enumerate(self.hidden):
-            z.append(neuron_drive(h[-1] @ binarize(w).T, self.gain[l], self.bias[l]))
+            a = torch.from_numpy(ternary_matmul(h[-1].numpy(), binarize(w).numpy()))
+            z.append(neuron_drive(a, self.gain[l], self.bias[l]))
             if l < len(self.hidden) - 1:
                 h.append(sign_neuron(z[-1]))
         return h, z
@@ -139,7 +179,9 @@ class LocalBinaryMLP:
     def train_batch(self, x, target) -> None:
         """One local-learning step on a batch: ``x`` (B, n_in), one-hot ``target`` (B, n_classes)."""
         h, z = self.forward(x)
-        err = output_error(z[-1], torch.as_tensor(target, dtype=torch.float64), self.state.loss)
+        target = check_finite_array("target", target.numpy() if isinstance(target, torch.Tensor) else target,
+                                    (len(h[0]), self.state.sizes[-1]))
+        err = output_error(z[-1], torch.from_numpy(target), self.state.loss)
         n = len(self.hidden)
         for l in range(n):
             third = err if l == n - 1 else feedback_error(err, self.feedback[l], z[l])
@@ -194,9 +236,9 @@ def state_from_bnn(model, calibration=None) -> LocalMLPState:
                     mean, var = a.mean(0), a.var(0, unbiased=False)
                 gamma = bn.weight if bn.affine else torch.ones(n, dtype=mean.dtype)
                 beta = bn.bias if bn.affine else torch.zeros(n, dtype=mean.dtype)
-                gain = gamma / torch.sqrt(var + bn.eps)
-                gains.append(gain.double().numpy().copy())
-                biases.append((beta - mean * gain).double().numpy().copy())
+                gain, bias = fold_batchnorm(*(t.detach().double().numpy() for t in (mean, var, gamma, beta)), bn.eps)
+                gains.append(gain)
+                biases.append(bias)
             else:
                 gains.append(np.ones(n))
                 biases.append(np.zeros(n))

@@ -7,18 +7,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from lavaplast.core import check_choice, check_sizes
 from lavaplast.reference.binary import BinaryLinear, SignActivation
 
 BATCHNORM_MODES = ("batch", "running", "none")
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(s, int) and s >= 1 for s in sizes):
-        raise ValueError(
-            f"layer sizes must be at least two positive integers (input, ..., output), got {sizes!r}"
-        )
-    return sizes
+    return check_sizes("layer sizes (input, ..., output)", sizes)
 
 
 def _batchnorm(n: int, mode: str, affine: bool) -> nn.Module:
@@ -52,11 +48,8 @@ class MLP(nn.Module):
     ):
         super().__init__()
         self.sizes = _check_sizes(sizes)
-        if batchnorm not in BATCHNORM_MODES:
-            raise ValueError(f"batchnorm must be one of {BATCHNORM_MODES}, got {batchnorm!r}")
-        activation = activation or ("sign" if binary else "relu")
-        if activation not in ("sign", "relu"):
-            raise ValueError(f"activation must be 'sign' or 'relu', got {activation!r}")
+        check_choice("batchnorm", batchnorm, BATCHNORM_MODES)
+        activation = check_choice("activation", activation or ("sign" if binary else "relu"), ("sign", "relu"))
         self.binary = binary
         layers: list[nn.Module] = []
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lavaplast.core import check_meta, metaplastic_adam_step_
+from lavaplast.core import check_adam, metaplastic_adam_step_
 
 
 class MetaplasticAdam(torch.optim.Optimizer):
@@ -29,22 +29,18 @@ class MetaplasticAdam(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, meta: float = 0.0):
-        if not lr >= 0:
-            raise ValueError(f"MetaplasticAdam: lr must be >= 0, got {lr!r}")
-        if not eps >= 0:
-            raise ValueError(f"MetaplasticAdam: eps must be >= 0, got {eps!r}")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"MetaplasticAdam: betas must be two numbers in [0, 1), got {betas!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"MetaplasticAdam: weight_decay must be >= 0, got {weight_decay!r}")
-        check_meta(meta, "MetaplasticAdam: meta")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, meta=meta)
+        defaults = check_adam("MetaplasticAdam: ", lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                              meta=meta)
         self._work: dict = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
-        if "meta" in param_group:
-            param_group["meta"] = check_meta(param_group["meta"], "MetaplasticAdam: param group 'meta'")
+        """Add a group; its settings (its own or the defaults) are validated like the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"MetaplasticAdam: a param group must be a dict, got {type(param_group).__name__}")
+        settings = {key: param_group.get(key, value) for key, value in self.defaults.items()}
+        who = f"MetaplasticAdam: param group {len(self.param_groups)} "
+        param_group.update(check_adam(who, **settings))
         super().add_param_group(param_group)
 
     def _scratch(self, p: torch.Tensor) -> tuple:

@@ -27,7 +27,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from lavaplast.core import binarize
+from lavaplast.core import binarize, check_finite_array, check_int, check_number, ternary_matmul
 
 
 def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
@@ -36,9 +36,8 @@ def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
     ``x`` holds rates in [0, 1] (e.g. pixels / 255); the same ``seed`` gives
     the same spikes, so the Lava graph and the twin can share an input.
     """
-    x = np.asarray(x, dtype=float)
-    if not (isinstance(T, (int, np.integer)) and T >= 1):
-        raise ValueError(f"rate_encode: T must be an integer >= 1, got {T!r}")
+    x = check_finite_array("rate_encode: x", x)
+    T = check_int("rate_encode: T", T, 1)
     if x.size == 0 or not np.all((x >= 0) & (x <= 1)):
         raise ValueError("rate_encode: x must be a non-empty array of rates in [0, 1]")
     rng = np.random.default_rng(seed)
@@ -56,19 +55,18 @@ def check_spiking_network(hidden_weights: Sequence, beta: float, threshold: floa
         raise ValueError("hidden_weights must be a non-empty list of 2-D arrays (n_out, n_in)")
     weights = []
     for l, w in enumerate(hidden_weights):
-        w = np.asarray(w.detach().cpu() if isinstance(w, torch.Tensor) else w, dtype=float)
+        w = check_finite_array(f"hidden_weights[{l}]", w.detach().cpu() if isinstance(w, torch.Tensor) else w)
         if w.ndim != 2 or 0 in w.shape:
             raise ValueError(f"hidden_weights[{l}] must be a non-empty 2-D array (n_out, n_in), got shape {w.shape}")
-        if not np.all(np.isfinite(w)):
-            raise ValueError(f"hidden_weights[{l}] contains NaN or infinite values")
         if weights and w.shape[1] != weights[-1].shape[0]:
             raise ValueError(f"hidden_weights[{l}] has {w.shape[1]} inputs but layer {l - 1} "
                              f"has {weights[-1].shape[0]} outputs")
         weights.append(w)
-    if not (isinstance(beta, (int, float, np.floating)) and 0 <= beta < 1):
-        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}")
-    if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold < np.inf):
-        raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
+    try:
+        check_number("beta", beta, low=0.0, high=1.0, high_open=True)
+    except ValueError:
+        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}") from None
+    check_number("threshold", threshold, low=0.0, low_open=True)
     return weights
 
 
@@ -115,12 +113,12 @@ class SpikingBinaryMLP(nn.Module):
         (before the reset, as snnTorch returns them).
         """
         x = torch.as_tensor(x, dtype=torch.float64)
+        if not bool(torch.isfinite(x).all()):
+            check_finite_array("input", x.numpy())
         if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != self.sizes[0]:
             raise ValueError(f"input must have shape (T, B, {self.sizes[0]}) with T, B >= 1, got {tuple(x.shape)}")
         T, B, _ = x.shape
-        n_steps = self.default_steps(T) if n_steps is None else n_steps
-        if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 1):
-            raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        n_steps = check_int("n_steps", self.default_steps(T) if n_steps is None else n_steps, 1)
         weights = [getattr(self, f"weight{l}") for l in range(self.n_layers)]
         spikes = [x.new_zeros((n_steps, B, n)) for n in self.sizes[1:]]
         mems_out = [x.new_zeros((n_steps, B, n)) for n in self.sizes[1:]]
@@ -134,7 +132,9 @@ class SpikingBinaryMLP(nn.Module):
                     pre = x[k - 1] if k - 1 < T else None
                 else:
                     pre = spikes[l - 1][k - 1]
-                cur = x.new_zeros((B, self.sizes[l + 1])) if pre is None else pre @ weights[l].T
+                # The sum of the Lava graph's BinaryDense, to the bit.
+                cur = (x.new_zeros((B, self.sizes[l + 1])) if pre is None
+                       else torch.from_numpy(ternary_matmul(pre.detach().numpy(), weights[l].numpy())))
                 spk, mems[l] = self.neurons[l](cur, mems[l])
                 spikes[l][k] = spk
                 mems_out[l][k] = mems[l]

@@ -9,7 +9,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.proc.base import CheckedProcess, check_int
+from lavaplast.core import check_finite_array, check_int, check_labels
+from lavaplast.proc.base import CheckedProcess
 
 
 class BatchSource(CheckedProcess):
@@ -39,18 +40,14 @@ class BatchSource(CheckedProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        data = np.asarray(data, dtype=float)
+        data = check_finite_array("BatchSource: data", data)
         if data.ndim != 2 or len(data) == 0:
             raise ValueError(f"BatchSource: data must be a non-empty 2-D array (N, n), got shape {data.shape}")
         batch = check_int("BatchSource: batch", batch, 1)
         hold = check_int("BatchSource: hold", hold, 1)
         n_classes = check_int("BatchSource: n_classes", n_classes, 1)
         if labels is not None:
-            labels = np.asarray(labels)
-            if labels.shape != (len(data),):
-                raise ValueError(f"BatchSource: labels must have shape ({len(data)},), got {labels.shape}")
-            if labels.min() < 0 or labels.max() >= n_classes:
-                raise ValueError(f"BatchSource: labels must lie in 0..{n_classes - 1}")
+            labels = check_labels("BatchSource: labels", labels, len(data), n_classes)
         order = np.arange(len(data)) if order is None else np.asarray(order, dtype=np.int64)
         if order.ndim != 1 or len(order) == 0 or order.min() < 0 or order.max() >= len(data):
             raise ValueError(f"BatchSource: order must be a 1-D array of row indices in 0..{len(data) - 1}")

@@ -24,6 +24,7 @@ from lavaplast.core import (
     metaplastic_sgd_step_,
     metaplastic_update_fixed_,
     ternarize,
+    ternary_matmul,
     to_fixed,
 )
 from lavaplast.proc.base import is_learning_step, single_threaded_blas
@@ -75,13 +76,15 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         # graphs cannot deadlock.
         self.a_out.send(self.a_buff)
         x = self.s_in.recv()
-        self.a_buff = x @ self._weights.T
+        self.a_buff = ternary_matmul(x, self._weights)
         if not self.lrn_guard():
             return
         if self.learning == "host":
             self._grad = self.grad_in.recv()
         else:
-            self._grad = local_gradient(self.err_in.recv(), x)
+            # Ports without a batch dimension carry a batch of one.
+            err = self.err_in.recv()
+            self._grad = local_gradient(err.reshape(-1, err.shape[-1]), x.reshape(-1, x.shape[-1]))
 
     def lrn_guard(self) -> bool:
         return self.learning != "off" and is_learning_step(self.time_step, self.learn_every, self.learn_offset)

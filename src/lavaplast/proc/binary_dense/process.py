@@ -9,8 +9,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import check_meta
-from lavaplast.proc.base import CheckedProcess, check_int, check_schedule
+from lavaplast.core import check_adam, check_choice, check_finite_array, check_int, check_nonnegative
+from lavaplast.proc.base import CheckedProcess, check_schedule
 
 QUANTIZERS = ("binary", "ternary")
 LEARNING = ("off", "host", "local")
@@ -21,9 +21,12 @@ class BinaryDense(CheckedProcess):
     """Dense connections whose effective weights are quantized hidden weights.
 
     ``a_out = s_in @ q(W_h)^T``, delivered one step later like Lava's
-    ``Dense``; ``s_in`` and ``a_out`` carry a batch dimension,
+    ``Dense``. With ``batch=None`` the ports have Dense's shapes, ``s_in``
+    ``(n_in,)`` and ``a_out`` ``(n_out,)``, so stock Lava processes connect
+    directly; with an integer ``batch`` they carry a batch dimension,
     ``(batch, n_in)`` and ``(batch, n_out)``, so one time step serves a
-    whole batch. ``q`` is ``"binary"`` (sign, with sign(0) = +1) or
+    whole batch. The sum is :func:`lavaplast.core.ternary_matmul` (exact,
+    the same bits as the PyTorch twins). ``q`` is ``"binary"`` (sign, with sign(0) = +1) or
     ``"ternary"`` (sign where ``|W_h| > threshold``, else 0).
 
     Learning (every ``learn_every`` steps, at steps ``learn_offset +
@@ -35,8 +38,9 @@ class BinaryDense(CheckedProcess):
     - ``learning="host"``: the ``grad_in`` port, a ``(n_out, n_in)`` gradient
       computed off chip (chip in the loop: not local);
     - ``learning="local"``: the outer product of the ``err_in`` third factor
-      ``(batch, n_out)`` and the synapse's own input ``s_in``, averaged over
-      the batch: ``grad = err_in^T s_in / batch`` (local).
+      (shaped like ``a_out``) and the synapse's own input ``s_in``, averaged
+      over the batch: ``grad = err_in^T s_in / batch`` (local; without a
+      batch dimension, a batch of one).
 
     ``grad_in`` and ``err_in`` are read only on learning steps, so their
     senders send only then: learning signals cost no messages in between.
@@ -58,7 +62,7 @@ class BinaryDense(CheckedProcess):
         self,
         *,
         hidden_weights: np.ndarray,
-        batch: int = 1,
+        batch: ty.Optional[int] = None,
         quantizer: str = "binary",
         threshold: float = 0.05,
         learning: str = "off",
@@ -79,54 +83,43 @@ class BinaryDense(CheckedProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        hidden_weights = np.asarray(hidden_weights, dtype=float)
+        hidden_weights = check_finite_array("BinaryDense: hidden_weights", hidden_weights)
         if hidden_weights.ndim != 2 or 0 in hidden_weights.shape:
             raise ValueError(
                 f"BinaryDense: hidden_weights must be a non-empty 2-D array (n_out, n_in), "
                 f"got shape {hidden_weights.shape}"
             )
-        if not np.all(np.isfinite(hidden_weights)):
-            raise ValueError("BinaryDense: hidden_weights contains NaN or infinite values")
-        batch = check_int("BinaryDense: batch", batch, 1)
-        if quantizer not in QUANTIZERS:
-            raise ValueError(f"BinaryDense: unknown quantizer {quantizer!r}; expected one of {QUANTIZERS}")
-        if not threshold >= 0:
-            raise ValueError(f"BinaryDense: threshold must be >= 0, got {threshold!r}")
-        if learning not in LEARNING:
-            raise ValueError(f"BinaryDense: unknown learning mode {learning!r}; expected one of {LEARNING}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"BinaryDense: unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
-        meta = check_meta(meta, "BinaryDense: meta")
-        if not lr >= 0:
-            raise ValueError(f"BinaryDense: lr must be >= 0, got {lr!r}")
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"BinaryDense: betas must be two numbers in [0, 1), got {betas!r}")
+        batch = None if batch is None else check_int("BinaryDense: batch", batch, 1)
+        quantizer = check_choice("quantizer", quantizer, QUANTIZERS, "BinaryDense: ")
+        threshold = check_nonnegative("BinaryDense: threshold", threshold)
+        learning = check_choice("learning mode", learning, LEARNING, "BinaryDense: ")
+        optimizer = check_choice("optimizer", optimizer, OPTIMIZERS, "BinaryDense: ")
+        rule = check_adam("BinaryDense: ", lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, meta=meta)
         check_schedule("BinaryDense", learn_every, learn_offset)
-        if not (isinstance(hidden_bits, int) and 2 <= hidden_bits <= 32):
-            raise ValueError(f"BinaryDense: hidden_bits must be an integer in 2..32, got {hidden_bits!r}")
-        if not (isinstance(frac_bits, int) and 0 <= frac_bits < hidden_bits):
-            raise ValueError(f"BinaryDense: frac_bits must be an integer in 0..{hidden_bits - 1}, got {frac_bits!r}")
-        if not (isinstance(lut_index_shift, int) and 0 <= lut_index_shift < hidden_bits - 1):
-            raise ValueError(f"BinaryDense: lut_index_shift must be in 0..{hidden_bits - 2}, got {lut_index_shift!r}")
+        hidden_bits = check_int("BinaryDense: hidden_bits", hidden_bits, 2, 32)
+        frac_bits = check_int("BinaryDense: frac_bits", frac_bits, 0, hidden_bits - 1)
+        lut_index_shift = check_int("BinaryDense: lut_index_shift", lut_index_shift, 0, hidden_bits - 2)
+        seed = check_int("BinaryDense: seed", seed, 0)
         if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
             raise ValueError(
                 f"BinaryDense: readout array has shape {tuple(readout['shape'])}, expected {hidden_weights.shape}"
             )
         super().__init__(
             hidden_weights=hidden_weights, batch=batch, quantizer=quantizer, threshold=threshold,
-            learning=learning, meta=meta, optimizer=optimizer, lr=lr, betas=tuple(betas), eps=eps,
-            weight_decay=weight_decay, learn_every=learn_every, learn_offset=learn_offset, readout=readout,
+            learning=learning, optimizer=optimizer, **rule, learn_every=learn_every, learn_offset=learn_offset,
+            readout=readout,
             hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
             stochastic_rounding=stochastic_rounding, seed=seed, name=name, log_config=log_config,
         )
         n_out, n_in = hidden_weights.shape
         self.n_in, self.n_out, self.batch = n_in, n_out, batch
-        self.s_in = InPort(shape=(batch, n_in))
-        self.a_out = OutPort(shape=(batch, n_out))
+        lead = () if batch is None else (batch,)
+        self.s_in = InPort(shape=lead + (n_in,))
+        self.a_out = OutPort(shape=lead + (n_out,))
         self.grad_in = InPort(shape=(n_out, n_in))
-        self.err_in = InPort(shape=(batch, n_out))
+        self.err_in = InPort(shape=lead + (n_out,))
         self.hidden_weights = Var(shape=(n_out, n_in), init=hidden_weights)
         self.exp_avg = Var(shape=(n_out, n_in), init=0)
         self.exp_avg_sq = Var(shape=(n_out, n_in), init=0)
         self.adam_step = Var(shape=(1,), init=0)
-        self.a_buff = Var(shape=(batch, n_out), init=0)
+        self.a_buff = Var(shape=lead + (n_out,), init=0)

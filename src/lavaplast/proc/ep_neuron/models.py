@@ -10,7 +10,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import ep_bias_contrast, ep_phase, hard_sigmoid, sigma_delta_encode
+from lavaplast.core import ACTIVATIONS, ep_bias_contrast, ep_phase, output_nudge, sigma_delta_encode
 from lavaplast.proc.base import single_threaded_blas
 from lavaplast.proc.ep_neuron.process import EPNeuron
 from lavaplast.proc.runtime import SharedArray
@@ -34,6 +34,7 @@ class PyEPNeuronModelFloat(PyLoihiProcessModel):
         self.T1, self.T2, self.nudging = p["T1"], p["T2"], p["nudging"]
         self.beta, self.threshold, self.lr = p["beta"], p["threshold"], p["lr"]
         self.output, self.window = p["output"], p["window"]
+        self.activation = ACTIVATIONS[p["activation"]]
         self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
         self._sent = None
         self._target = None
@@ -55,8 +56,8 @@ class PyEPNeuronModelFloat(PyLoihiProcessModel):
             drive = drive + self.bias
             if self.output and phase != "free":
                 beta = self.beta if phase == "plus" else -self.beta
-                drive = drive + beta * (self._target - self.s)
-            self.s[...] = hard_sigmoid(drive)
+                drive = drive + output_nudge(self.s, self._target, beta)
+            self.s[...] = self.activation(drive)
         events, self._sent = sigma_delta_encode(self.s, self._sent, self.threshold)
         self.events[0] += int(np.count_nonzero(events))
         self.s_out.send(events)

@@ -8,12 +8,15 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import check_beta, ep_window
+from lavaplast.core import ACTIVATIONS, check_beta, check_choice, check_nonnegative, ep_window
 from lavaplast.proc.base import CheckedProcess, per_neuron
 
 
 class EPNeuron(CheckedProcess):
-    """Neurons with a state in [0, 1], ``s <- clip(a_in + bias [+ nudge], 0, 1)``.
+    """Neurons with a state in [0, 1], ``s <- sigma(a_in + bias [+ nudge])``.
+
+    ``activation`` names ``sigma`` in :data:`lavaplast.core.ACTIVATIONS`:
+    ``"hard"`` (``clip(., 0, 1)``) or ``"logistic"``.
 
     ``a_in`` ``(batch, n)`` sums the synapses below (``W s_below``) and above
     (``W^T s_above``). The state leaves the neuron only as sigma-delta events
@@ -41,6 +44,7 @@ class EPNeuron(CheckedProcess):
         threshold: float = 0.0,
         output: bool = False,
         lr: float = 0.0,
+        activation: str = "hard",
         readout: ty.Optional[dict] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
@@ -50,15 +54,14 @@ class EPNeuron(CheckedProcess):
             raise ValueError(f"EPNeuron: shape must be (batch, n) with positive sizes, got {shape}")
         window = ep_window(T1, T2, nudging)
         beta = check_beta(beta, "EPNeuron: beta")
-        if not threshold >= 0:
-            raise ValueError(f"EPNeuron: threshold must be >= 0, got {threshold!r}")
-        if not lr >= 0:
-            raise ValueError(f"EPNeuron: lr must be >= 0, got {lr!r}")
+        threshold = check_nonnegative("EPNeuron: threshold", threshold)
+        lr = check_nonnegative("EPNeuron: lr", lr)
+        activation = check_choice("activation", activation, tuple(ACTIVATIONS), "EPNeuron: ")
         bias = per_neuron("EPNeuron: bias", bias, shape[1])
         if readout is not None and tuple(readout["shape"]) != (shape[1],):
             raise ValueError(f"EPNeuron: readout must have shape ({shape[1]},), got {tuple(readout['shape'])}")
-        super().__init__(shape=shape, T1=T1, T2=T2, beta=beta, nudging=nudging, threshold=float(threshold),
-                         output=bool(output), lr=float(lr), window=window, readout=readout, name=name,
+        super().__init__(shape=shape, T1=T1, T2=T2, beta=beta, nudging=nudging, threshold=threshold,
+                         output=bool(output), lr=lr, activation=activation, window=window, readout=readout, name=name,
                          log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.target_in = InPort(shape=shape)

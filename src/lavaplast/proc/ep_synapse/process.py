@@ -9,8 +9,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import binarize, check_beta, check_meta, ep_window
-from lavaplast.proc.base import CheckedProcess, check_int
+from lavaplast.core import binarize, check_adam, check_beta, check_finite_array, check_int, check_positive, ep_window
+from lavaplast.proc.base import CheckedProcess
 
 
 class EPSynapse(CheckedProcess):
@@ -55,28 +55,27 @@ class EPSynapse(CheckedProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        weights = np.asarray(weights, dtype=float)
+        weights = check_finite_array("EPSynapse: weights", weights)
         if weights.ndim != 2 or 0 in weights.shape:
             raise ValueError(f"EPSynapse: weights must be a non-empty 2-D array (n_post, n_pre), got {weights.shape}")
         batch = check_int("EPSynapse: batch", batch, 1)
         window = ep_window(T1, T2, nudging)
         beta = check_beta(beta, "EPSynapse: beta")
-        if not lr >= 0:
-            raise ValueError(f"EPSynapse: lr must be >= 0, got {lr!r}")
+        # The SGD rate of real weights, or the metaplastic Adam rate of hidden ones: one check for both.
+        rule = check_adam("EPSynapse: ", lr=lr, meta=meta)
+        lr, meta = rule["lr"], rule["meta"]
+        gain = check_positive("EPSynapse: gain", gain)
         if hidden_weights is not None:
-            hidden_weights = np.asarray(hidden_weights, dtype=float)
+            hidden_weights = check_finite_array("EPSynapse: hidden_weights", hidden_weights)
             if hidden_weights.shape != weights.shape:
                 raise ValueError(f"EPSynapse: hidden_weights must have the shape of weights {weights.shape}, "
                                  f"got {hidden_weights.shape}")
-            if not gain > 0:
-                raise ValueError(f"EPSynapse: gain must be > 0, got {gain!r}")
             weights = binarize(hidden_weights) * gain
-        meta = check_meta(meta, "EPSynapse: meta")
         if readout is not None and tuple(readout["shape"]) != weights.shape:
             raise ValueError(f"EPSynapse: readout must have shape {weights.shape}, got {tuple(readout['shape'])}")
-        super().__init__(weights=weights, batch=batch, T1=T1, T2=T2, beta=beta, nudging=nudging, lr=float(lr),
+        super().__init__(weights=weights, batch=batch, T1=T1, T2=T2, beta=beta, nudging=nudging, lr=lr,
                          input_layer=bool(input_layer), window=window, readout=readout,
-                         hidden_weights=hidden_weights, gain=float(gain), meta=meta, name=name,
+                         hidden_weights=hidden_weights, gain=gain, meta=meta, name=name,
                          log_config=log_config)
         n_post, n_pre = weights.shape
         self.pre_in = InPort(shape=(batch, n_pre))

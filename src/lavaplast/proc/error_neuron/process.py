@@ -8,7 +8,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import LOSSES
+from lavaplast.core import LOSSES, check_choice
 from lavaplast.proc.base import CheckedProcess, check_schedule, per_neuron
 
 
@@ -38,8 +38,7 @@ class ErrorNeuron(CheckedProcess):
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"ErrorNeuron: shape must be (batch, n_classes) with positive sizes, got {shape}")
-        if loss not in LOSSES:
-            raise ValueError(f"ErrorNeuron: unknown loss {loss!r}; expected one of {LOSSES}")
+        loss = check_choice("loss", loss, LOSSES, "ErrorNeuron: ")
         n = shape[1]
         gain = per_neuron("ErrorNeuron: gain", gain, n)
         bias = per_neuron("ErrorNeuron: bias", bias, n)

@@ -9,7 +9,10 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
+from lavaplast.core import check_choice, check_finite_array, fold_batchnorm
 from lavaplast.proc.base import CheckedProcess, check_schedule, per_neuron
+
+__all__ = ["MODES", "SignNeuron", "fold_batchnorm"]
 
 MODES = ("sign", "binary", "identity")
 
@@ -52,13 +55,12 @@ class SignNeuron(CheckedProcess):
             shape = (1, shape[0])
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"SignNeuron: shape must be (n,) or (batch, n) with positive sizes, got {shape}")
-        if mode not in MODES:
-            raise ValueError(f"SignNeuron: unknown mode {mode!r}; expected one of {MODES}")
+        mode = check_choice("mode", mode, MODES, "SignNeuron: ")
         n = shape[1]
         gain = per_neuron("SignNeuron: gain", gain, n)
         bias = per_neuron("SignNeuron: bias", bias, n)
         if feedback is not None:
-            feedback = np.asarray(feedback, dtype=float)
+            feedback = check_finite_array("SignNeuron: feedback", feedback)
             if feedback.ndim != 2 or feedback.shape[0] != n or feedback.shape[1] < 1:
                 raise ValueError(f"SignNeuron: feedback must have shape ({n}, n_classes), got {feedback.shape}")
         check_schedule("SignNeuron", learn_every, learn_offset)
@@ -71,12 +73,3 @@ class SignNeuron(CheckedProcess):
         self.err_out = OutPort(shape=shape)
         self.gain = Var(shape=(n,), init=gain)
         self.bias = Var(shape=(n,), init=bias)
-
-
-def fold_batchnorm(mean, var, gamma, beta, eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
-    """``(gain, bias)`` such that ``gain * a + bias == BatchNorm(a)`` in evaluation mode."""
-    mean, var, gamma, beta = (np.asarray(v, dtype=float) for v in (mean, var, gamma, beta))
-    if np.any(var < 0):
-        raise ValueError("fold_batchnorm: var must be >= 0")
-    gain = gamma / np.sqrt(var + eps)
-    return gain, beta - mean * gain
