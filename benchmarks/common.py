@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
 from pathlib import Path
 
+from lavaplast.outputs import write_json
+
 
 def save(result: dict, path: str) -> Path:
-    """Add the command and the machine to ``result`` and write it as JSON."""
+    """Add the command and the machine to ``result`` and write it as JSON (atomically)."""
     result.update(
         command=" ".join(["python", *sys.argv]),
         cpus=os.cpu_count(),
@@ -19,5 +20,5 @@ def save(result: dict, path: str) -> Path:
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_json(out, result)
     return out

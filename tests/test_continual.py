@@ -131,3 +131,145 @@ def test_stream_protocol_tests_the_shared_test_set_once_per_task(tmp_path):
     assert res["final_accuracy"][0] > 60.0
     with pytest.raises(ValueError, match="eval_every"):
         ContinualConfig(eval_every="batch")
+
+
+# --- run folders, resuming and atomic outputs ---------------------------------
+
+FAST = dict(SMALL, hidden=[32])
+
+
+def _quiet(**kw):
+    return dict(progress=False, log=lambda s: None, **kw)
+
+
+def test_kill_during_a_checkpoint_write_keeps_the_previous_checkpoint_and_resume_works(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    import torch
+
+    config = ContinualConfig(**FAST)
+    full = run_continual(config, tmp_path / "full", **_quiet())
+    cut = tmp_path / "cut"
+    # SIGKILL (no clean-up possible) after the third checkpoint is written but before it is renamed.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from lavaplast.experiments import ContinualConfig, run_continual
+        real, seen = os.replace, []
+        def replace(src, dst):
+            if str(dst).endswith("checkpoint.pt"):
+                seen.append(dst)
+                if len(seen) == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            real(src, dst)
+        os.replace = replace
+        run_continual(ContinualConfig(**{FAST!r}), {str(cut)!r}, progress=False, log=lambda s: None)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    ckpt = torch.load(cut / "checkpoint.pt", weights_only=False)  # the second checkpoint, complete
+    assert (ckpt["task"], ckpt["epoch"], len(ckpt["history"])) == (1, 0, 2)
+    assert not (cut / "results.json").exists()
+    resumed = run_continual(config, cut, resume=True, **_quiet())
+    assert [r["acc"] for r in resumed["history"]] == [r["acc"] for r in full["history"]]
+    assert not [p for p in os.listdir(cut) if p.startswith(".")]
+
+
+def test_failed_results_write_leaves_no_results_and_resume_finishes_the_run(tmp_path, monkeypatch):
+    import os
+
+    config = ContinualConfig(**{**FAST, "epochs": 1})
+    full = run_continual(config, tmp_path / "full", **_quiet())
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("results.json"):
+            raise KeyboardInterrupt  # stopped between writing and renaming
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        run_continual(config, tmp_path / "cut", **_quiet())
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / "results.json").exists()
+    resumed = run_continual(config, tmp_path / "cut", resume=True, **_quiet())
+    assert resumed["final_accuracy"] == full["final_accuracy"]
+    assert json.loads((tmp_path / "cut" / "results.json").read_text())["final_accuracy"] == full["final_accuracy"]
+
+
+def test_a_new_run_refuses_a_finished_run_folder_unless_overwrite(tmp_path):
+    config = ContinualConfig(**{**FAST, "epochs": 1})
+    run_continual(config, tmp_path, **_quiet())
+    with pytest.raises(ValueError, match="already holds a run"):
+        run_continual(config, tmp_path, **_quiet())
+    (tmp_path / "notes.txt").write_text("kept")
+    again = run_continual(ContinualConfig(**{**FAST, "epochs": 1, "lr": 0.01}), tmp_path, overwrite=True, **_quiet())
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["lr"] == 0.01 == again["config"]["lr"]
+    assert (tmp_path / "notes.txt").read_text() == "kept"
+
+
+def test_resuming_a_finished_run_reports_it_without_training(tmp_path):
+    config = ContinualConfig(**{**FAST, "epochs": 1})
+    done = run_continual(config, tmp_path, **_quiet())
+    stamp = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    lines = []
+    again = run_continual(config, tmp_path, resume=True, progress=False, log=lines.append)
+    assert again["final_accuracy"] == done["final_accuracy"]
+    assert len(lines) == 1 and "finished" in lines[0]
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == stamp
+
+
+def test_resume_without_a_checkpoint_says_so_and_starts_fresh(tmp_path):
+    lines = []
+    res = run_continual(ContinualConfig(**{**FAST, "epochs": 1}), tmp_path / "new", resume=True, progress=False,
+                        log=lines.append)
+    assert "no checkpoint.pt" in lines[0] and "fresh" in lines[0]
+    assert len(res["final_accuracy"]) == 2
+
+
+def test_resume_accepts_equivalent_configs(tmp_path):
+    from lavaplast.data import data_dir
+
+    def stop_at_first(line):
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        run_continual(ContinualConfig(**{**FAST, "epochs": 1}), tmp_path, progress=False, log=stop_at_first)
+    same = ContinualConfig(**{**FAST, "epochs": 1, "meta": [0.0, 0.0], "data_dir": str(data_dir())})
+    res = run_continual(same, tmp_path, resume=True, **_quiet())
+    assert len(res["history"]) == 2
+
+
+def test_resume_mismatch_names_each_differing_setting(tmp_path):
+    run_continual(ContinualConfig(**{**FAST, "epochs": 1}), tmp_path, **_quiet())
+    with pytest.raises(ValueError) as err:
+        run_continual(ContinualConfig(**{**FAST, "epochs": 1, "lr": 0.01, "seed": 3}), tmp_path, resume=True,
+                      **_quiet())
+    message = str(err.value)
+    assert "lr 0.02 saved vs 0.01 now" in message and "seed 0 saved vs 3 now" in message
+    assert "epochs" not in message and "\n" not in message
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folder(tmp_path):
+    from lavaplast.data import DataMissingError
+
+    config = ContinualConfig(**{**FAST, "dataset": "mnist", "data_dir": str(tmp_path / "nodata")})
+    with pytest.raises(DataMissingError):
+        run_continual(config, tmp_path / "runs" / "a", **_quiet())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plot_returns_a_figure_without_touching_pyplot(tmp_path):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from lavaplast.experiments.report import plot_accuracy
+
+    backend = matplotlib.get_backend()
+    res = run_continual(ContinualConfig(**{**FAST, "epochs": 1}), tmp_path, **_quiet())
+    fig = plot_accuracy(res)
+    assert isinstance(fig, Figure) and fig.axes
+    assert matplotlib.get_backend() == backend

@@ -8,6 +8,28 @@ import sys
 from pathlib import Path
 
 
+def _add_output_args(p, resume: bool = False) -> None:
+    """--overwrite (and --resume, for a command that can continue a run) of a command writing a run folder."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --out (a new run refuses such a folder otherwise)")
+    if resume:
+        group.add_argument("--resume", action="store_true",
+                           help="continue the run in --out from its checkpoint; a finished run is reported, not "
+                                "retrained; with no checkpoint, a fresh run starts (with a notice)")
+
+
+def _add_progress_args(p) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="draw progress bars even when stderr is not a terminal (default: only on a terminal)")
+    group.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
+
+
+def _meta_arg(values: list):
+    return values[0] if len(values) == 1 else values
+
+
 def _add_continual(sub) -> None:
     from lavaplast.experiments.config import BATCHNORM, MODELS, PROTOCOLS
 
@@ -39,8 +61,8 @@ def _add_continual(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
     p.add_argument("--out", default="runs/continual", help="output folder")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_output_args(p, resume=True)
+    _add_progress_args(p)
 
 
 def _run_continual(args) -> int:
@@ -50,16 +72,17 @@ def _run_continual(args) -> int:
         protocol=args.protocol, n_tasks=args.n_tasks, dataset=args.dataset, datasets=args.datasets,
         n_subsets=args.n_subsets, permute_first=not args.no_permute_first, hidden=args.hidden,
         model=args.model, batchnorm=args.batchnorm,
-        meta=args.meta[0] if len(args.meta) == 1 else args.meta, ewc_lambda=args.ewc_lambda,
+        meta=_meta_arg(args.meta), ewc_lambda=args.ewc_lambda,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         reset_optimizer=not args.no_reset_optimizer, task_bn=not args.no_task_bn, joint=args.joint,
         eval_every=args.eval_every,
         train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed, data_dir=args.data_dir,
     )
-    results = run_continual(config, args.out, resume=args.resume, progress=not args.no_progress)
+    results = run_continual(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                            progress=args.progress)
     final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
     print(f"final accuracy per task: {final}  (mean {results['mean_final_accuracy']:.1f})")
-    print(f"wrote {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
+    print(f"results: {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
     return 0
 
 
@@ -79,7 +102,8 @@ def _add_onchip(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/onchip")
-    p.add_argument("--no-progress", action="store_true")
+    _add_output_args(p)
+    _add_progress_args(p)
 
 
 def _run_onchip(args) -> int:
@@ -87,11 +111,11 @@ def _run_onchip(args) -> int:
 
     config = OnChipConfig(
         dataset=args.dataset, n_tasks=args.n_tasks, hidden=args.hidden,
-        meta=args.meta[0] if len(args.meta) == 1 else args.meta, lr=args.lr, epochs=args.epochs,
+        meta=_meta_arg(args.meta), lr=args.lr, epochs=args.epochs,
         batch=args.batch, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
         backend=args.backend, data_dir=args.data_dir,
     )
-    results = run_onchip(config, args.out, progress=not args.no_progress)
+    results = run_onchip(config, args.out, overwrite=args.overwrite, progress=args.progress)
     final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
     print(f"final accuracy per task: {final}  (mean {results['mean_final_accuracy']:.1f})")
     print(f"wrote {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
@@ -120,7 +144,8 @@ def _add_ep(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", default=None)
     t.add_argument("--out", default="runs/ep")
-    t.add_argument("--no-progress", action="store_true")
+    _add_output_args(t)
+    _add_progress_args(t)
     e = esub.add_parser("evaluate", help="test a network trained by 'lavaplast ep train'")
     e.add_argument("run", help="the --out folder of the training run")
     e.add_argument("--split", default="test")
@@ -139,7 +164,10 @@ def _add_ep(sub) -> None:
     w.add_argument("--train-limit", type=int, default=10000)
     w.add_argument("--test-limit", type=int, default=10000)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--data-dir", default=None,
+                   help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
     w.add_argument("--out", default="runs/ep_sweep")
+    _add_output_args(w)
     bi = esub.add_parser("binary", help="binary-weight EP with metaplastic hidden weights on permuted tasks",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bi.add_argument("--metas", type=float, nargs="+", default=[0.0, 20.0])
@@ -151,7 +179,10 @@ def _add_ep(sub) -> None:
     bi.add_argument("--train-limit", type=int, default=20000)
     bi.add_argument("--test-limit", type=int, default=5000)
     bi.add_argument("--seed", type=int, default=0)
+    bi.add_argument("--data-dir", default=None,
+                    help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
     bi.add_argument("--out", default="runs/ep_binary")
+    _add_output_args(bi)
 
 
 def _run_ep(args) -> int:
@@ -166,7 +197,8 @@ def _run_ep(args) -> int:
 
         res = run_binary_ep_sequence(args.metas, args.out, dataset=args.dataset, n_tasks=args.n_tasks,
                                      hidden=args.hidden, lr=args.lr, epochs=args.epochs,
-                                     train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed)
+                                     train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
+                                     data_dir=args.data_dir, overwrite=args.overwrite)
         for name, run in res["runs"].items():
             print(f"m = {name}: final accuracy per task " + " ".join(f"{a:.1f}" for a in run["final_accuracy"]))
         return 0
@@ -176,7 +208,7 @@ def _run_ep(args) -> int:
         res = run_event_sweep(args.thresholds, args.out, dataset=args.dataset, hidden=args.hidden, T1=args.T1,
                               T2=args.T2, beta=args.beta, lrs=args.lrs, batch=args.batch,
                               train_limit=args.train_limit, test_limit=args.test_limit, epochs=args.epochs,
-                              seed=args.seed)
+                              seed=args.seed, data_dir=args.data_dir, overwrite=args.overwrite)
         print(f"reference {res['reference_test_acc']:.2f}%; wrote {Path(args.out) / 'results.json'} "
               "and accuracy_vs_events.png")
         return 0
@@ -187,7 +219,7 @@ def _run_ep(args) -> int:
                       n_nudges=args.n_nudges, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
                       data_dir=args.data_dir)
-    results = run_ep_training(config, args.out, progress=not args.no_progress)
+    results = run_ep_training(config, args.out, overwrite=args.overwrite, progress=args.progress)
     print(f"final test accuracy {results['final_test_accuracy']:.2f}% (best {results['best_test_accuracy']:.2f}%), "
           f"{results['train_seconds']:.0f} s of training; wrote {Path(args.out) / 'results.json'}")
     return 0
@@ -221,16 +253,30 @@ def main(argv=None) -> int:
     _add_data(sub)
     args = parser.parse_args(argv)
     from lavaplast.data import DataCorruptError, DataMissingError, FetchError
+    from lavaplast.signals import Terminated, terminate_on_signals
 
     try:
-        if args.command == "continual":
-            return _run_continual(args)
-        if args.command == "onchip":
-            return _run_onchip(args)
-        if args.command == "ep":
-            return _run_ep(args)
-        return _run_data(args)
+        # SIGTERM/SIGHUP unwind the command like Ctrl-C, so that finally
+        # blocks run and Lava's processes and shared memory are freed.
+        with terminate_on_signals():
+            if args.command == "continual":
+                return _run_continual(args)
+            if args.command == "onchip":
+                return _run_onchip(args)
+            if args.command == "ep":
+                return _run_ep(args)
+            return _run_data(args)
+    except Terminated as stop:
+        print(f"lavaplast: {stop}", file=sys.stderr)
+        return stop.exit_status
     except (DataMissingError, DataCorruptError, FetchError, ValueError, TimeoutError) as err:
+        print(f"lavaplast: error: {err}", file=sys.stderr)
+        # A Lava model's own error carries the model's traceback in its cause.
+        model_traceback = getattr(err.__cause__, "model_traceback", "")
+        if model_traceback:
+            print(model_traceback.rstrip(), file=sys.stderr)
+        return 2
+    except OSError as err:  # writing outputs: disk full, permissions
         print(f"lavaplast: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,6 +3,9 @@
 Two identical binarized networks learn the same permuted-MNIST tasks one
 after another; one has plain binary synapses (m = 0), the other metaplastic
 ones. The table shows how well each remembers every task at the end.
+
+The demo rewrites its own output folder (``--out``, default ``runs/demo``)
+each time it runs.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def main(argv=None) -> dict:
         config = ContinualConfig(protocol="permuted", n_tasks=args.n_tasks, hidden=args.hidden, meta=meta,
                                  epochs=args.epochs, lr=args.lr, seed=args.seed)
         print(f"\n== m = {meta} ==")
-        runs[f"m = {meta:g}"] = run_continual(config, out / f"meta_{meta:g}")
+        runs[f"m = {meta:g}"] = run_continual(config, out / f"meta_{meta:g}", overwrite=True)
 
     header = "network      " + " ".join(f"task {k + 1:<3d}" for k in range(args.n_tasks)) + "  mean"
     print(f"\nFinal test accuracy (%) after learning {args.n_tasks} permuted-MNIST tasks "

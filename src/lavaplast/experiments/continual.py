@@ -3,13 +3,13 @@
 :func:`run_continual` trains one network on a stream of tasks and, after every
 epoch, tests it on every task seen so far, with and without the task's saved
 BatchNorm parameters. It writes ``results.json``, ``history.csv``,
-``accuracy.png`` and a ``checkpoint.pt`` that lets an interrupted run resume.
+``accuracy.png`` and a ``checkpoint.pt`` that lets an interrupted run resume;
+every file is written atomically (see :mod:`lavaplast.outputs`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -18,8 +18,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from lavaplast.data import Task, make_tasks
+from lavaplast.data import Task, data_dir, make_tasks
 from lavaplast.experiments.config import ContinualConfig
+from lavaplast.outputs import (
+    config_differences,
+    describe_error,
+    read_json,
+    run_folder,
+    save_torch,
+    write_json,
+)
+from lavaplast.progress import progress_bar, show_progress
 from lavaplast.experiments.report import plot_accuracy, write_history_csv
 from lavaplast.reference import (
     BNN,
@@ -31,6 +40,7 @@ from lavaplast.reference import (
 )
 
 CHECKPOINT = "checkpoint.pt"
+OUTPUTS = ("results.json", "history.csv", "accuracy.png", CHECKPOINT)
 
 
 def build_tasks(config: ContinualConfig) -> list[Task]:
@@ -87,18 +97,57 @@ def _joint_task(tasks: list[Task]) -> Task:
     )
 
 
-class _Progress:
-    """tqdm over batches when enabled, a no-op otherwise."""
+def comparable_config(values: dict) -> dict:
+    """A config dict in a canonical form, for deciding whether two runs are the same run.
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    Settings that mean the same are made equal: ``meta`` becomes one value
+    per weight layer, ``data_dir`` the folder it resolves to, and settings
+    the protocol does not use are dropped.
+    """
+    out = dict(values)
+    hidden = [int(h) for h in out.get("hidden", [])]
+    out["hidden"] = hidden
+    meta = out.get("meta", 0.0)
+    meta = [meta] if np.ndim(meta) == 0 else list(meta)
+    if len(meta) == 1:
+        meta = meta * (len(hidden) + 1)
+    out["meta"] = [float(m) for m in meta]
+    out["data_dir"] = str(data_dir(out.get("data_dir")).resolve())
+    unused = {
+        "permuted": ("datasets", "n_subsets"),
+        "sequence": ("dataset", "n_tasks", "n_subsets", "permute_first"),
+        "stream": ("datasets", "n_tasks", "permute_first"),
+        "split": ("datasets", "n_tasks", "n_subsets", "permute_first"),
+    }.get(out.get("protocol"), ())
+    if not out.get("ewc_lambda"):
+        unused += ("fisher_batches",)
+    for key in unused:
+        out.pop(key, None)
+    if "datasets" in out:
+        out["datasets"] = list(out["datasets"])
+    return out
 
-    def __call__(self, iterable, **kwargs):
-        if not self.enabled:
-            return iterable
-        from tqdm.auto import tqdm
 
-        return tqdm(iterable, leave=False, **kwargs)
+def _check_same_config(saved: dict, config: ContinualConfig, source: Path) -> None:
+    diffs = config_differences(comparable_config(saved), comparable_config(config.to_dict()))
+    if diffs:
+        raise ValueError(f"{source} was written by a run with another config ({'; '.join(diffs)}); "
+                         "resume with the same settings, or start a new run in another --out (or --overwrite)")
+
+
+_CHECKPOINT_KEYS = {"config", "model", "optimizer", "ewc", "bn_saved", "history", "task", "epoch", "elapsed"}
+
+
+def _load_checkpoint(path: Path) -> dict:
+    hint = "delete it, start over with --overwrite, or use another --out"
+    try:
+        ckpt = torch.load(path, weights_only=False)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
+        raise ValueError(f"checkpoint {path} cannot be read ({describe_error(exc)}); it is truncated "
+                         f"or not a lavaplast checkpoint: {hint}") from exc
+    if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= set(ckpt):
+        raise ValueError(f"{path} is not a checkpoint of 'lavaplast continual': {hint}")
+    return ckpt
 
 
 def run_continual(
@@ -106,19 +155,54 @@ def run_continual(
     out_dir: str | Path,
     *,
     resume: bool = False,
-    progress: bool = True,
+    overwrite: bool = False,
+    progress: Optional[bool] = None,
     log: Callable[[str], None] = functools.partial(print, flush=True),
     tasks: Optional[list[Task]] = None,
 ) -> dict:
     """Train on the task stream of ``config``; return (and save) the results.
 
     ``tasks`` overrides the stream built from the config (the config still
-    records the settings). With ``resume``, a run continues from the
-    ``checkpoint.pt`` in ``out_dir`` written after its last finished epoch;
-    the checkpoint's config must equal ``config``.
+    records the settings). After every epoch a ``checkpoint.pt`` is written;
+    all files are written atomically, so a run killed at any moment leaves
+    the previous complete checkpoint.
+
+    Output folder: a new run refuses a folder that already holds a run
+    (``results.json`` or ``checkpoint.pt``) unless ``overwrite``, which
+    first deletes that run's files. With ``resume``:
+
+    * a folder with ``results.json`` holds a finished run: nothing is
+      trained, and its saved results are returned;
+    * otherwise the run continues from ``checkpoint.pt``, written after its
+      last finished epoch;
+    * with no checkpoint, a one-line notice is logged and a fresh run starts
+      (so the same command can start a job and restart it).
+
+    The saved config must equal ``config`` (compared in the canonical form of
+    :func:`comparable_config`); otherwise a ``ValueError`` names the
+    differing settings. ``progress``: ``None`` draws progress bars only when
+    stderr is a terminal.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_folder(out_dir, overwrite=overwrite, resume=resume, outputs=OUTPUTS) as out:
+        return _run_continual(config, out, resume, show_progress(progress), log, tasks)
+
+
+def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tasks) -> dict:
+    ckpt = None
+    ckpt_path = out_dir / CHECKPOINT
+    if resume:
+        results_path = out_dir / "results.json"
+        if results_path.exists():
+            saved = read_json(results_path, "results file")
+            _check_same_config(saved.get("config", {}), config, results_path)
+            log(f"{out_dir} holds a finished run; nothing to resume. Its saved results are reported.")
+            return saved
+        if ckpt_path.exists():
+            ckpt = _load_checkpoint(ckpt_path)
+            _check_same_config(ckpt["config"], config, ckpt_path)
+        else:
+            log(f"no {CHECKPOINT} in {out_dir}: nothing to resume, starting a fresh run")
+
     torch.manual_seed(config.seed)
     tasks = build_tasks(config) if tasks is None else tasks
     eval_tasks = tasks
@@ -133,11 +217,7 @@ def run_continual(
     history: list[dict] = []
     start_task, start_epoch, elapsed = 0, 0, 0.0
 
-    ckpt_path = out_dir / CHECKPOINT
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != config.to_dict():
-            raise ValueError(f"{ckpt_path} was written by a run with another config; use a new --out folder")
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if ewc is not None:
@@ -146,7 +226,6 @@ def run_continual(
         start_task, start_epoch, elapsed = ckpt["task"], ckpt["epoch"], ckpt["elapsed"]
         log(f"resuming from {ckpt_path}: task {start_task + 1}, epoch {start_epoch + 1}")
 
-    bar = _Progress(progress)
     # Tasks that share one test set (stream learning) are evaluated once.
     shared_test = len({id(t.x_test) for t in eval_tasks}) == 1 and len(eval_tasks) > 1
     for ti in range(start_task, len(train_tasks)):
@@ -162,7 +241,8 @@ def run_continual(
             order = torch.randperm(len(x_train), generator=gen)
             total_loss, n_batches = 0.0, 0
             desc = f"task {ti + 1}/{len(train_tasks)} epoch {epoch + 1}/{config.epochs}"
-            for start in bar(range(0, len(order), config.batch_size), desc=desc, unit="batch"):
+            batches = progress_bar(range(0, len(order), config.batch_size), progress, desc=desc, unit="batch")
+            for start in batches:
                 idx = order[start:start + config.batch_size]
                 if len(idx) < 2 and config.batchnorm != "none":
                     continue  # batch-statistic BatchNorm needs two samples
@@ -189,7 +269,7 @@ def run_continual(
                 log(f"{desc}  loss {train_loss:.3f}  acc per task: {accs}")
             else:
                 log(f"{desc}  loss {train_loss:.3f}")
-            torch.save(
+            save_torch(
                 dict(config=config.to_dict(), model=model.state_dict(), optimizer=optimizer.state_dict(),
                      ewc=ewc.state_dict() if ewc is not None else None, bn_saved=bn_saved, history=history,
                      task=ti + (1 if last_epoch else 0), epoch=0 if last_epoch else epoch + 1, elapsed=elapsed),
@@ -198,9 +278,10 @@ def run_continual(
         start_epoch = 0
 
     results = _results(config, history, eval_tasks, elapsed)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    # results.json last: its presence marks a finished run.
     write_history_csv(history, out_dir / "history.csv")
     plot_accuracy(results, out_dir / "accuracy.png")
+    write_json(out_dir / "results.json", results)
     return results
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -14,6 +14,16 @@ import numpy as np
 import torch
 
 from lavaplast.data import load_dataset
+from lavaplast.outputs import (
+    describe_error,
+    read_json,
+    run_folder,
+    save_npz,
+    write_csv,
+    write_json,
+)
+from lavaplast.progress import progress_bar, show_progress
+from lavaplast.experiments.report import finish_figure, new_figure
 from lavaplast.reference.ep import EPNetwork
 
 
@@ -39,15 +49,25 @@ class EPConfig:
     data_dir: Optional[str] = None
 
     def __post_init__(self):
-        self.hidden = [int(h) for h in self.hidden]
-        self.lrs = [float(v) for v in self.lrs]
-        if len(self.lrs) != len(self.hidden) + 1:
-            raise ValueError(f"lrs must hold one learning rate per weight layer ({len(self.hidden) + 1}), "
-                             f"got {self.lrs}")
+        # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
+        from lavaplast.core import check_beta, check_int, check_optional_int, check_positive, check_sizes, per_layer
+        from lavaplast.core.ep import check_steps
+        from lavaplast.experiments.config import canonical_dataset, normalise_data_dir
+        from lavaplast.reference.ep import check_ep_settings
+
+        self.dataset = canonical_dataset("dataset", self.dataset)
+        self.hidden = check_sizes("hidden", self.hidden, min_len=1)
+        self.T1, self.T2 = check_steps(self.T1, "T1"), check_steps(self.T2, "T2")
+        self.beta = check_beta(self.beta)
+        self.nudging, self.loss, self.activation, self.n_nudges = check_ep_settings(
+            self.nudging, self.loss, self.activation, self.n_nudges)
+        self.lrs = per_layer("lrs", self.lrs, len(self.hidden) + 1, check_positive)
         for name in ("batch", "epochs"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            setattr(self, name, check_int(name, getattr(self, name), 1))
+        self.seed = check_int("seed", self.seed, 0)
+        for name in ("train_limit", "test_limit"):
+            setattr(self, name, check_optional_int(name, getattr(self, name)))
+        self.data_dir = normalise_data_dir(self.data_dir)
 
 
 def _flat(images: np.ndarray, limit: Optional[int]) -> tuple:
@@ -55,11 +75,22 @@ def _flat(images: np.ndarray, limit: Optional[int]) -> tuple:
     return x if limit is None else x[:limit]
 
 
-def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = True,
+OUTPUTS = ("results.json", "weights.npz", "history.csv", "accuracy.png")
+
+
+def run_ep_training(config: EPConfig, out_dir: str | Path, *, overwrite: bool = False,
+                    progress: Optional[bool] = None,
                     log: Callable[[str], None] = functools.partial(print, flush=True)) -> dict:
-    """Train with EP, test after every epoch; writes results.json, history.csv and accuracy.png."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Train with EP, test after every epoch; writes results.json, weights.npz, history.csv and accuracy.png.
+
+    A folder that already holds a run is refused unless ``overwrite``.
+    ``progress``: ``None`` draws progress bars only when stderr is a terminal.
+    """
+    with run_folder(out_dir, overwrite=overwrite, outputs=OUTPUTS) as out:
+        return _run_ep_training(config, out, show_progress(progress), log)
+
+
+def _run_ep_training(config: EPConfig, out_dir: Path, progress: bool, log) -> dict:
     xtr, ytr = load_dataset(config.dataset, "train", data_dir=config.data_dir)
     xte, yte = load_dataset(config.dataset, "test", data_dir=config.data_dir)
     x, xt = _flat(xtr, config.train_limit), _flat(xte, config.test_limit)
@@ -72,11 +103,8 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
     history, elapsed = [], 0.0
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed * 7919 + epoch))
-        batches = range(0, len(x), config.batch)
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, desc=f"EP epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        batches = progress_bar(range(0, len(x), config.batch), progress,
+                               desc=f"EP epoch {epoch + 1}/{config.epochs}", unit="batch")
         t0 = time.perf_counter()
         for k in batches:
             idx = order[k:k + config.batch]
@@ -90,44 +118,61 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, progress: bool = T
                    final_test_accuracy=history[-1]["test_acc"],
                    best_test_accuracy=max(h["test_acc"] for h in history),
                    train_seconds=round(elapsed, 2), samples_per_s=len(x) * config.epochs / max(elapsed, 1e-9))
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
     params = net.parameters()
-    np.savez(out_dir / "weights.npz", **{f"W{n + 1}": w.numpy() for n, (w, _) in enumerate(params)},
+    save_npz(out_dir / "weights.npz", **{f"W{n + 1}": w.numpy() for n, (w, _) in enumerate(params)},
              **{f"b{n + 1}": b.numpy() for n, (_, b) in enumerate(params)})
-    with open(out_dir / "history.csv", "w") as f:
-        f.write("epoch,train_acc,test_acc,train_seconds\n")
-        for h in history:
-            f.write(f"{h['epoch']},{h['train_acc']:.2f},{h['test_acc']:.2f},{h['train_seconds']}\n")
-    from lavaplast.experiments.report import _pyplot
+    write_csv(out_dir / "history.csv", ["epoch", "train_acc", "test_acc", "train_seconds"],
+              [[h["epoch"], f"{h['train_acc']:.2f}", f"{h['test_acc']:.2f}", h["train_seconds"]] for h in history])
+    plot_history(results, out_dir / "accuracy.png")
+    write_json(out_dir / "results.json", results)  # last: marks a finished run
+    return results
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+
+def plot_history(results: dict, path: Optional[str | Path] = None):
+    """Train and test accuracy after every epoch of an EP run; returns the Figure."""
+    history, cfg = results["history"], results["config"]
+    fig = new_figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     ax.plot([h["epoch"] for h in history], [h["train_acc"] for h in history], "-o", ms=3, label="train (10k)")
     ax.plot([h["epoch"] for h in history], [h["test_acc"] for h in history], "-o", ms=3, label="test")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"EP {'-'.join(map(str, sizes))}, {config.nudging} beta={config.beta}")
+    ax.set_title(f"EP {'-'.join(map(str, results['sizes']))}, {cfg['nudging']} beta={cfg['beta']}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "accuracy.png", dpi=120)
-    plt.close(fig)
-    return results
+    return finish_figure(fig, path)
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: Optional[str] = None) -> dict:
-    """Rebuild a trained network from ``results.json`` + ``weights.npz`` and test it."""
+    """Rebuild a trained network from ``results.json`` + ``weights.npz`` and test it.
+
+    A folder that is not a complete run of :func:`run_ep_training` (missing,
+    truncated or foreign files) is a ``ValueError`` naming the file.
+    """
     run_dir = Path(run_dir)
+    hint = "point at the --out folder of 'lavaplast ep train'"
     for name in ("results.json", "weights.npz"):
-        if not (run_dir / name).exists():
-            raise ValueError(f"{run_dir} has no {name}; point at the --out folder of 'lavaplast ep train'")
-    saved = json.loads((run_dir / "results.json").read_text())
-    config = EPConfig(**saved["config"])
-    net = EPNetwork(saved["sizes"], T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
+        if not (run_dir / name).is_file():
+            raise ValueError(f"{run_dir} has no {name}; {hint}")
+    results_path = run_dir / "results.json"
+    saved = read_json(results_path, "results file")
+    try:
+        config = EPConfig(**saved["config"])
+        sizes = [int(n) for n in saved["sizes"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{results_path} is not the results of an EP training run ({describe_error(exc)}); "
+                         f"{hint}") from exc
+    net = EPNetwork(sizes, T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
                     lrs=config.lrs, loss=config.loss, activation=config.activation, n_nudges=config.n_nudges)
-    weights = np.load(run_dir / "weights.npz")
-    for n, (w, b) in enumerate(net.parameters()):
-        w.copy_(torch.from_numpy(weights[f"W{n + 1}"]))
-        b.copy_(torch.from_numpy(weights[f"b{n + 1}"]))
+    weights_path = run_dir / "weights.npz"
+    try:
+        with np.load(weights_path) as archive:
+            weights = {key: archive[key] for key in archive.files}
+        for n, (w, b) in enumerate(net.parameters()):
+            w.copy_(torch.from_numpy(weights[f"W{n + 1}"]))
+            b.copy_(torch.from_numpy(weights[f"b{n + 1}"]))
+    except (OSError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{weights_path} cannot be read or does not match {results_path} "
+                         f"({describe_error(exc)}); it is truncated or foreign; {hint}") from exc
     images, labels = load_dataset(config.dataset, split, data_dir=data_dir or config.data_dir)
     acc = float(np.mean(net.predict(_flat(images, None)) == labels) * 100)
     return dict(run=str(run_dir), split=split, accuracy=acc, samples=len(labels))

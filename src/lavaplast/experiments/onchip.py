@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,10 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from lavaplast.core import check_meta
 from lavaplast.data import Task, make_tasks
+from lavaplast.outputs import run_folder, write_csv, write_json
+from lavaplast.progress import show_progress
+from lavaplast.experiments.report import finish_figure, new_figure
 from lavaplast.reference.local_bnn import LocalBinaryMLP, init_local_mlp
 
 BACKENDS = ("both", "lava", "twin")
@@ -45,25 +46,24 @@ class OnChipConfig:
     data_dir: Optional[str] = None
 
     def __post_init__(self):
-        self.hidden = [int(h) for h in self.hidden]
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden must list one or more positive widths, got {self.hidden!r}")
+        # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
+        from lavaplast.core import check_choice, check_int, check_optional_int, check_positive, check_sizes
+        from lavaplast.experiments.config import canonical_dataset, compact_per_layer, normalise_data_dir
+
+        self.dataset = canonical_dataset("dataset", self.dataset)
+        self.hidden = check_sizes("hidden", self.hidden, min_len=1)
         for name in ("n_tasks", "epochs", "batch"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        n_layers = len(self.hidden) + 1
-        if np.ndim(self.meta) == 0:
-            self.meta = check_meta(self.meta)
-        else:
-            self.meta = [check_meta(m, f"meta[{i}]") for i, m in enumerate(self.meta)]
-            if len(self.meta) != n_layers:
-                raise ValueError(f"meta has {len(self.meta)} values but the network has {n_layers} weight layers "
-                                 f"(hidden={self.hidden} plus the output layer); give one value or one per layer")
+            setattr(self, name, check_int(name, getattr(self, name), 1))
+        self.seed = check_int("seed", self.seed, 0)
+        for name in ("train_limit", "test_limit"):
+            setattr(self, name, check_optional_int(name, getattr(self, name)))
+        self.backend = check_choice("backend", self.backend, BACKENDS)
+        self.lr = check_positive("lr", self.lr)
+        self.meta = compact_per_layer("meta", self.meta, len(self.hidden) + 1)
+        self.data_dir = normalise_data_dir(self.data_dir)
+        if self.train_limit is not None and self.train_limit < self.batch:
+            raise ValueError(f"train_limit={self.train_limit} is smaller than one batch of batch={self.batch}: "
+                             f"a task would have no batch to train on")
 
 
 def task_order(n_train: int, batch: int, epochs: int, seed: int, task: int) -> np.ndarray:
@@ -79,19 +79,31 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(100.0 * np.mean(pred == y))
 
 
+OUTPUTS = ("results.json", "history.csv", "accuracy.png")
+
+
 def run_onchip(
     config: OnChipConfig,
     out_dir: str | Path,
     *,
-    progress: bool = True,
+    overwrite: bool = False,
+    progress: Optional[bool] = None,
     log: Callable[[str], None] = functools.partial(print, flush=True),
     tasks: Optional[list[Task]] = None,
 ) -> dict:
-    """Train and test as described in the module docstring; writes results.json, history.csv, accuracy.png."""
+    """Train and test as described in the module docstring; writes results.json, history.csv, accuracy.png.
+
+    A folder that already holds a run is refused unless ``overwrite``.
+    ``progress``: ``None`` draws the Lava progress bars only when stderr is
+    a terminal.
+    """
+    with run_folder(out_dir, overwrite=overwrite, outputs=OUTPUTS) as out:
+        return _run_onchip(config, out, show_progress(progress), log, tasks)
+
+
+def _run_onchip(config: OnChipConfig, out_dir: Path, progress: bool, log, tasks) -> dict:
     from lavaplast.graph import LavaBinaryMLP  # imports Lava
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if tasks is None:
         tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, seed=config.seed,
                            data_dir=config.data_dir, train_limit=config.train_limit, test_limit=config.test_limit)
@@ -159,9 +171,9 @@ def run_onchip(
         results["lava_steps"] = lava.steps_run
         trained = sum(r["samples"] for r in history)
         results["lava_train_samples_per_s"] = trained / max(seconds["lava_train"], 1e-9)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
     _write_csv(history, out_dir / "history.csv")
     _plot(results, out_dir / "accuracy.png")
+    write_json(out_dir / "results.json", results)  # last: marks a finished run
     return results
 
 
@@ -174,25 +186,21 @@ def _split_acc(preds: np.ndarray, seen: list[Task]) -> list[float]:
 
 
 def _write_csv(history: list[dict], path: Path) -> None:
-    import csv
-
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["task_trained", "tested_task", "acc_lava", "acc_twin"])
-        for row in history:
-            n = len(row.get("acc_lava") or row.get("acc_twin"))
-            for k in range(n):
-                w.writerow([row["task"], k + 1,
-                            f"{row['acc_lava'][k]:.2f}" if "acc_lava" in row else "",
-                            f"{row['acc_twin'][k]:.2f}" if "acc_twin" in row else ""])
+    rows = []
+    for row in history:
+        n = len(row.get("acc_lava") or row.get("acc_twin"))
+        for k in range(n):
+            rows.append([row["task"], k + 1,
+                         f"{row['acc_lava'][k]:.2f}" if "acc_lava" in row else "",
+                         f"{row['acc_twin'][k]:.2f}" if "acc_twin" in row else ""])
+    write_csv(path, ["task_trained", "tested_task", "acc_lava", "acc_twin"], rows)
 
 
-def _plot(results: dict, path: Path) -> None:
-    from lavaplast.experiments.report import _pyplot
-
-    plt = _pyplot()
+def _plot(results: dict, path: Optional[Path] = None):
+    """Accuracy of every task after each task learned, Lava and twin; returns the Figure."""
     history = results["history"]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = new_figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     n = len(history)
     for k in range(n):
         xs = [r["task"] for r in history if r["task"] > k]
@@ -208,6 +216,4 @@ def _plot(results: dict, path: Path) -> None:
     cfg = results["config"]
     ax.set_title(f"on-chip local learning, m={cfg['meta']}, {'-'.join(map(str, results['sizes']))}")
     ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return finish_figure(fig, path)
