@@ -36,7 +36,8 @@ def _add_continual(sub) -> None:
     p = sub.add_parser("continual", help="train a network on a stream of tasks and test every task seen so far",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--protocol", default="permuted", help=f"one of {', '.join(PROTOCOLS)}")
-    p.add_argument("--n-tasks", type=int, default=6, help="number of permuted tasks")
+    p.add_argument("--n-tasks", type=int, default=None,
+                   help="number of tasks (permuted: 6 unless given; the other protocols fix their own)")
     p.add_argument("--dataset", default="mnist", help="base dataset (permuted, stream, split)")
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"], help="dataset sequence")
     p.add_argument("--n-subsets", type=int, default=60, help="stream: number of subsets")

@@ -89,16 +89,20 @@ def check_flag(what: str, value) -> bool:
     raise ValueError(f"{what} must be True or False, got {value!r}")
 
 
+# Tasks of the permuted protocol when n_tasks is not given (the paper's six).
+PERMUTED_TASKS = 6
+
+
 @dataclass
 class ContinualConfig:
     """Everything that defines a continual-learning run (saved in results.json).
 
     ``meta`` is one value for every weight layer or a list with one value per
     weight layer (input layer first); it is stored as one number when all
-    layers share it. ``n_tasks`` sets the number of permuted tasks; the
-    other protocols fix their own (split: 5 class pairs, sequence: one per
-    dataset, stream: ``n_subsets``), and ``n_tasks`` is set to that number
-    (given explicitly, it must agree). ``task_bn`` selects which accuracy is
+    layers share it. ``n_tasks`` sets the number of permuted tasks (6 when
+    left at ``None``); the other protocols fix their own (split: 5 class
+    pairs, sequence: one per dataset, stream: ``n_subsets``), and ``n_tasks``
+    is set to that number (given explicitly, it must agree). ``task_bn`` selects which accuracy is
     reported as ``final_accuracy``: with the BatchNorm parameters saved at the
     end of each task restored when that task is tested (the paper's choice,
     which uses task identity), or with the current ones (no task identity).
@@ -108,7 +112,7 @@ class ContinualConfig:
     """
 
     protocol: str = "permuted"
-    n_tasks: int = 6
+    n_tasks: Optional[int] = None
     dataset: str = "mnist"
     datasets: Sequence[str] = ("mnist", "fashion-mnist")
     n_subsets: int = 60
@@ -142,7 +146,7 @@ class ContinualConfig:
         self.hidden = check_sizes("hidden", self.hidden, min_len=1)
         for name in ("n_subsets", "epochs", "batch_size", "eval_batch_size", "fisher_batches"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
-        self.n_tasks = check_int("n_tasks", self.n_tasks, 1)
+        self.n_tasks = check_optional_int("n_tasks", self.n_tasks)
         self.seed = check_int("seed", self.seed, 0)
         for name in ("train_limit", "test_limit"):
             setattr(self, name, check_optional_int(name, getattr(self, name)))
@@ -162,16 +166,15 @@ class ContinualConfig:
         self._check_trainable()
 
     def _protocol_tasks(self) -> int:
-        """The number of tasks the protocol runs; ``n_tasks`` must agree unless left at its default."""
+        """The number of tasks the protocol runs; ``n_tasks``, if given, must agree."""
         if self.protocol == "permuted":
-            return self.n_tasks
+            return PERMUTED_TASKS if self.n_tasks is None else self.n_tasks
         runs, source = {
             "split": (SPLIT_TASKS, f"one per class pair, {SPLIT_TASKS} in all"),
             "sequence": (len(self.datasets), f"one per entry of datasets={self.datasets}"),
             "stream": (self.n_subsets, f"one per subset, n_subsets={self.n_subsets}"),
         }[self.protocol]
-        default = next(f.default for f in dataclasses.fields(self) if f.name == "n_tasks")
-        if self.n_tasks not in (runs, default):
+        if self.n_tasks not in (runs, None):
             raise ValueError(f"n_tasks={self.n_tasks} does not match protocol {self.protocol!r}, which runs "
                              f"{runs} tasks ({source}); leave n_tasks out or set it to {runs}")
         return runs
