@@ -8,7 +8,14 @@ from lavaplast.proc.binary_dense.process import BinaryDense
 from lavaplast.proc.ep_neuron.process import EPNeuron
 from lavaplast.proc.ep_synapse.process import EPSynapse
 from lavaplast.proc.error_neuron.process import ErrorNeuron
-from lavaplast.proc.runtime import LavaSession, LavaTimeoutError, SharedArray, lava_children, sim_config
+from lavaplast.proc.runtime import (
+    LavaModelError,
+    LavaSession,
+    LavaTimeoutError,
+    SharedArray,
+    lava_children,
+    sim_config,
+)
 from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "EPNeuron",
     "EPSynapse",
     "ErrorNeuron",
+    "LavaModelError",
     "LavaSession",
     "LavaTimeoutError",
     "SharedArray",
