@@ -150,7 +150,8 @@ _COUNTS = {1: "one", 2: "two"}
 
 def check_sizes(what: str, sizes, min_len: int = 2) -> list:
     """Layer widths as a list of ints >= 1, at least ``min_len`` of them."""
-    expected = f"a list of at least {_COUNTS.get(min_len, min_len)} positive integers"
+    count = "one or more" if min_len == 1 else f"at least {_COUNTS.get(min_len, min_len)}"
+    expected = f"a list of {count} positive integers"
     if isinstance(sizes, (str, bytes)) or np.ndim(sizes) != 1:
         raise ValueError(f"{what} must be {expected}, got {sizes!r}")
     values = list(sizes)
