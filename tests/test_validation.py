@@ -29,7 +29,7 @@ INF, NAN = float("inf"), float("nan")
     (dict(train_limit=0), "train_limit must be None or an integer >= 1, got 0"),
     (dict(test_limit=-5), "test_limit must be None or an integer >= 1, got -5"),
     (dict(epochs=1.0), "epochs must be an integer >= 1, got 1.0"),
-    (dict(hidden=[16, 0]), "hidden must be a list of at least one positive integers"),
+    (dict(hidden=[16, 0]), "hidden must be a list of one or more positive integers"),
 ])
 def test_configs_refuse_non_finite_and_non_integer_settings(cls, kwargs, match):
     kwargs = dict(hidden=[16, 16], **kwargs) if "hidden" not in kwargs else kwargs
