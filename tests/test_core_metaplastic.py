@@ -24,7 +24,7 @@ from lavaplast.core import (
 
 
 def rule_elementwise(h, d, m):
-    """The rule as ALGORITHMS.md states it, one scalar at a time, in float64."""
+    """The rule as docs/algorithms.md states it, one scalar at a time, in float64."""
     out = np.empty(h.shape, dtype=np.float64)
     for i, (hi, di) in enumerate(zip(h.ravel().astype(float), d.ravel().astype(float))):
         sign = 1.0 if hi >= 0 else -1.0
@@ -36,7 +36,7 @@ def rule_elementwise(h, d, m):
 
 
 def test_f_meta_published_values():
-    # ALGORITHMS.md: m = 1.35 gives 0.894, 0.654, 0.236, 0.018 at |W_h| = 0.25, 0.5, 1, 2.
+    # docs/algorithms.md: m = 1.35 gives 0.894, 0.654, 0.236, 0.018 at |W_h| = 0.25, 0.5, 1, 2.
     got = f_meta(1.35, np.array([0.25, -0.5, 1.0, -2.0]))
     np.testing.assert_allclose(got, [0.894, 0.654, 0.236, 0.018], atol=6e-4)
     assert f_meta(0.0, np.array([3.0]))[0] == 1.0

@@ -1,4 +1,4 @@
-"""Equilibrium propagation for layered networks, written once (ALGORITHMS.md section 2).
+"""Equilibrium propagation for layered networks, written once (docs/algorithms.md, section 3).
 
 Prototypical discrete-time setting: layers ``s_0 = x, s_1 .. s_N`` with
 weights ``W_n`` (n_n, n_{n-1}) and biases ``b_n``, the primitive

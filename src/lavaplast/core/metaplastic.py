@@ -6,7 +6,7 @@ math. All functions accept numpy arrays or torch tensors. Functions whose
 name ends in ``_`` update their array arguments in place (the hot path of
 training); the others return new arrays.
 
-Notation (ALGORITHMS.md section 1): ``W_h`` hidden weight, ``m`` the
+Notation (docs/algorithms.md, section 1): ``W_h`` hidden weight, ``m`` the
 metaplasticity strength, ``f_meta(m, W_h) = 1 - tanh^2(m |W_h|)``.
 """
 

@@ -23,7 +23,7 @@ def binarize(w):
 
 
 def ternarize(w, threshold: float = 0.05):
-    """``sign(w)`` where ``|w| > threshold``, else 0 (ALGORITHMS.md section 4)."""
+    """``sign(w)`` where ``|w| > threshold``, else 0 (docs/algorithms.md, section 5)."""
     threshold = check_nonnegative("ternarize: threshold", threshold)
     xp = array_namespace(w)
     one = xp.ones_like(w)

@@ -1,4 +1,4 @@
-"""Continual learning with metaplastic binary synapses (ALGORITHMS.md section 1).
+"""Continual learning with metaplastic binary synapses (docs/algorithms.md, section 1).
 
 :func:`run_continual` trains one network on a stream of tasks and, after every
 epoch, tests it on every task seen so far, with and without the task's saved

@@ -249,7 +249,7 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
 
 
 class BinaryEPNetwork(EPNetwork):
-    """EP with binary synapses whose hidden weights consolidate (ALGORITHMS.md section 3).
+    """EP with binary synapses whose hidden weights consolidate (docs/algorithms.md, section 4).
 
     The dynamics use ``W_n = gain_n * sign(W_h,n)`` with ``gain_n =
     1/sqrt(fan_in)``; EP's estimate of the gradient with respect to those
