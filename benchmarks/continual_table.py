@@ -14,7 +14,6 @@ Scale options (--hidden, --epochs, --lr, ...) are recorded in the summary.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 from lavaplast.experiments import ContinualConfig, run_continual
 from lavaplast.experiments.report import plot_comparison
+from lavaplast.outputs import write_json, write_text
 
 
 def suite_configs(args) -> dict[str, ContinualConfig]:
@@ -89,13 +89,13 @@ def main(argv=None) -> dict:
     for name, config in suite_configs(args).items():
         print(f"\n== {name} ==", flush=True)
         slug = "".join(c for c in name if c.isalnum() or c in ".-")
-        runs[name] = run_continual(config, out / slug, progress=not args.no_progress, resume=True)
+        runs[name] = run_continual(config, out / slug, progress=False if args.no_progress else None, resume=True)
     summary = dict(suite=args.suite, command=" ".join(["python", *sys.argv]), runs=runs,
                    torch=torch.__version__, machine=platform.machine())
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     plot_comparison(runs, out / "comparison.png")
     table = markdown(summary)
-    (out / "table.md").write_text(table + "\n")
+    write_text(out / "table.md", table + "\n")
     print("\n" + table)
     return summary
 

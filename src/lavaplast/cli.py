@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 
 def _add_output_args(p, resume: bool = False) -> None:
@@ -253,37 +254,40 @@ def main(argv=None) -> int:
     _add_ep(sub)
     _add_data(sub)
     args = parser.parse_args(argv)
+    commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data}
+    return run_reporting_errors(lambda: commands[args.command](args))
+
+
+def run_reporting_errors(command: Callable[[], int], prog: str = "lavaplast") -> int:
+    """Run ``command`` as a command-line program: its exit status, or one line for what went wrong.
+
+    Bad input, missing data and unwritable outputs print ``PROG: error: ...``
+    and give status 2; Ctrl-C gives 130; SIGTERM and SIGHUP unwind the
+    command like Ctrl-C (finally blocks run, Lava's processes and shared
+    memory are freed) and give 128 + the signal number.
+    """
     from lavaplast.data import DataCorruptError, DataMissingError, FetchError
     from lavaplast.signals import Terminated, terminate_on_signals
 
     try:
-        # SIGTERM/SIGHUP unwind the command like Ctrl-C, so that finally
-        # blocks run and Lava's processes and shared memory are freed.
         with terminate_on_signals():
-            if args.command == "continual":
-                return _run_continual(args)
-            if args.command == "onchip":
-                return _run_onchip(args)
-            if args.command == "ep":
-                return _run_ep(args)
-            return _run_data(args)
+            return command()
     except Terminated as stop:
-        print(f"lavaplast: {stop}", file=sys.stderr)
+        print(f"{prog}: {stop}", file=sys.stderr)
         return stop.exit_status
     except (DataMissingError, DataCorruptError, FetchError, ValueError, TimeoutError) as err:
-        print(f"lavaplast: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         # A Lava model's own error carries the model's traceback in its cause.
         model_traceback = getattr(err.__cause__, "model_traceback", "")
         if model_traceback:
             print(model_traceback.rstrip(), file=sys.stderr)
         return 2
     except OSError as err:  # writing outputs: disk full, permissions
-        print(f"lavaplast: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("lavaplast: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,4 +49,12 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from lavaplast.cli import run_reporting_errors
+
+    def _demo() -> int:
+        main()
+        return 0
+
+    sys.exit(run_reporting_errors(_demo, prog="lavaplast demo"))
