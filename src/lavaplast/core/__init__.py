@@ -4,6 +4,7 @@ Plain functions on numpy arrays or torch tensors (via ``array_api_compat``).
 """
 
 from lavaplast.core.metaplastic import (
+    AdamMoments,
     adam_direction,
     adam_moments_,
     f_meta,
@@ -72,6 +73,7 @@ from lavaplast.core.validate import (
 )
 
 __all__ = [
+    "AdamMoments",
     "ce_error",
     "check_sizes",
     "fold_batchnorm",

@@ -165,6 +165,28 @@ def metaplastic_adam_step_(
     return step
 
 
+class AdamMoments:
+    """Adam's state for one hidden-weight array: both moments and the step count.
+
+    What a synapse population keeps between updates (the Lava models hold the
+    same three quantities as Vars); :meth:`step_` applies one metaplastic
+    Adam step with it. A fresh instance is a reset optimizer (the paper resets
+    it at every task boundary). numpy arrays or torch tensors.
+    """
+
+    def __init__(self, like):
+        lib = _native(like)
+        self.exp_avg = lib.zeros_like(like)
+        self.exp_avg_sq = lib.zeros_like(like)
+        self.step = 0
+
+    def step_(self, hidden, grad, **hyper):
+        """In place: one :func:`metaplastic_adam_step_` of ``hidden`` by ``grad``
+        (``hyper``: lr, betas, eps, weight_decay, meta). Returns ``hidden``."""
+        self.step = metaplastic_adam_step_(hidden, grad, self.exp_avg, self.exp_avg_sq, self.step, **hyper)
+        return hidden
+
+
 def metaplastic_sgd_step_(hidden, grad, *, lr: float, meta: float = 0.0, weight_decay: float = 0.0):
     """In place: one metaplastic SGD step, ``hidden - lr * grad`` attenuated toward zero."""
     if weight_decay:

@@ -27,7 +27,7 @@ from lavaplast.core.ep import (
     free_phase,
     nudged_phase,
 )
-from lavaplast.core.metaplastic import metaplastic_adam_step_
+from lavaplast.core.metaplastic import AdamMoments
 from lavaplast.core.quantize import binarize
 from lavaplast.core.validate import (
     check_adam,
@@ -289,15 +289,12 @@ class BinaryEPNetwork(EPNetwork):
         self.refresh_weights()
 
     def reset_optimizer(self) -> None:
-        self._moments = [(torch.zeros_like(h), torch.zeros_like(h)) for h in self.hidden]
-        self._steps = [0] * len(self.hidden)
+        self._adam = [AdamMoments(h) for h in self.hidden]
 
     @torch.no_grad()
     def train_batch(self, x, y) -> None:
         for n, ((dw, db), b, lr) in enumerate(zip(self.gradient_estimate(x, y), self.biases, self.lrs)):
-            m, v = self._moments[n]
             # dw is -dL/dW_binary; the hidden weight takes that gradient as is (straight through).
-            self._steps[n] = metaplastic_adam_step_(self.hidden[n], -dw, m, v, self._steps[n], lr=self.lr,
-                                                    meta=self.meta[n])
+            self._adam[n].step_(self.hidden[n], -dw, lr=self.lr, meta=self.meta[n])
             b.add_(db, alpha=lr)
         self.refresh_weights()

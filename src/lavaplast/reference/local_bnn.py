@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lavaplast.core import (
+    AdamMoments,
     LOSSES,
     binarize,
     check_adam,
@@ -29,7 +30,6 @@ from lavaplast.core import (
     feedback_error,
     fold_batchnorm,
     local_gradient,
-    metaplastic_adam_step_,
     neuron_drive,
     output_error,
     per_layer,
@@ -150,8 +150,7 @@ class LocalBinaryMLP:
         self.reset_optimizer()
 
     def reset_optimizer(self) -> None:
-        self._moments = [(torch.zeros_like(w), torch.zeros_like(w)) for w in self.hidden]
-        self._steps = [0] * len(self.hidden)
+        self._adam = [AdamMoments(w) for w in self.hidden]
 
     def forward(self, x) -> tuple[list, list]:
         """Layer inputs ``h`` (h[0] = x) and pre-activations ``z``; ``z[-1]`` are the logits.
@@ -186,11 +185,8 @@ class LocalBinaryMLP:
         for l in range(n):
             third = err if l == n - 1 else feedback_error(err, self.feedback[l], z[l])
             grad = local_gradient(third, h[l])
-            m, v = self._moments[l]
-            self._steps[l] = metaplastic_adam_step_(
-                self.hidden[l], grad, m, v, self._steps[l], lr=self.state.lr, betas=self.state.betas,
-                eps=self.state.eps, weight_decay=self.state.weight_decay, meta=self.state.meta[l],
-            )
+            self._adam[l].step_(self.hidden[l], grad, lr=self.state.lr, betas=self.state.betas,
+                                eps=self.state.eps, weight_decay=self.state.weight_decay, meta=self.state.meta[l])
 
     def sync_state(self) -> LocalMLPState:
         """Copy the hidden weights back into :attr:`state` and return it."""
