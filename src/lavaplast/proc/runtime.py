@@ -267,6 +267,20 @@ def _poll_actors(runtime, ended: dict) -> Optional[BaseException]:
     return None
 
 
+def _actor_handles(runtime, ended: dict) -> list:
+    """What to wait on for the actors still running: the pipe each reports
+    its end through and its exit sentinel."""
+    handles = []
+    for actor in list(getattr(getattr(runtime, "_messaging_infrastructure", None), "actors", None) or []):
+        if actor in ended or getattr(actor, "_is_done", False):
+            continue
+        try:
+            handles += [actor._pconn, actor.sentinel]
+        except (AttributeError, ValueError):
+            continue
+    return handles
+
+
 class LavaSession:
     """Run a Lava process graph for bounded stretches of time.
 
@@ -290,6 +304,9 @@ class LavaSession:
     #: How long a run waits, after the runtime reported a model error, for the
     #: failed model to report its exception.
     error_grace = 5.0
+    #: The longest pause (seconds) between two checks of a running graph:
+    #: how late a failed model or the end of a run may be noticed.
+    poll_max = 0.005
 
     def __init__(self, process, run_cfg, timeout: float = 60.0, stop_timeout: float = 20.0):
         if not timeout > 0:
@@ -348,6 +365,8 @@ class LavaSession:
         self.steps += int(num_steps)
 
     def _wait_for_steps(self, deadline: "_deadline") -> None:
+        from multiprocessing.connection import wait
+
         from lava.magma.runtime.mgmt_token_enums import MGMT_RESPONSE, enum_equal
 
         runtime = self.process.runtime
@@ -355,8 +374,8 @@ class LavaSession:
         pause = 0.0005
         ended: dict = {}
         trouble_since = None
+        failure = _poll_actors(runtime, ended)
         while True:
-            failure = _poll_actors(runtime, ended)
             if failure is not None:
                 raise failure
             ready = [port for port in ports if port.probe()]
@@ -371,8 +390,12 @@ class LavaSession:
                 break
             if deadline.expired():
                 raise _Expired()
-            time.sleep(pause)
-            pause = min(2 * pause, 0.01)
+            # Sleep until an actor reports or exits (one system call), or the
+            # pause is over: the run's end is seen at most ~25% (and
+            # poll_max) after its last step.
+            if wait(_actor_handles(runtime, ended), timeout=pause):
+                failure = _poll_actors(runtime, ended)
+            pause = min(1.25 * pause, self.poll_max)
         runtime.wait()  # every response is in: collects them without blocking
 
     def close(self, force: bool = False) -> None:
