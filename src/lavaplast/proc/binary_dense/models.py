@@ -60,23 +60,33 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self.learn_offset = p["learn_offset"]
         self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
         self._weights = None
+        # The input the cached synaptic sums were computed from: a batch held
+        # for several steps (the learning window) is summed once.
+        self._summed_input = None
+        self._sums = None
         self._grad = None
         self._work = None
 
-    def _quantize(self) -> np.ndarray:
+    def _quantize(self) -> None:
+        """Refresh the effective weights from the hidden weights (invalidates the cached sums)."""
         if self.quantizer == "binary":
-            return binarize(self.hidden_weights)
-        return ternarize(self.hidden_weights, self.threshold)
+            self._weights = binarize(self.hidden_weights)
+        else:
+            self._weights = ternarize(self.hidden_weights, self.threshold)
+        self._summed_input = None
 
     def run_spk(self) -> None:
         if self._weights is None:  # Vars are set after __init__
-            self._weights = self._quantize()
+            self._quantize()
             self._publish()
         # Like Dense: send what was accumulated last step, so recurrent
         # graphs cannot deadlock.
         self.a_out.send(self.a_buff)
         x = self.s_in.recv()
-        self.a_buff = ternary_matmul(x, self._weights)
+        if self._summed_input is None or not np.array_equal(x, self._summed_input):
+            self._sums = ternary_matmul(x, self._weights)
+            self._summed_input = x
+        self.a_buff = self._sums
         if not self.lrn_guard():
             return
         if self.learning == "host":
@@ -110,7 +120,7 @@ class PyBinaryDenseModelFloat(AbstractBinaryDenseModel):
             )
         else:
             metaplastic_sgd_step_(self.hidden_weights, self._grad, **self.hyper)
-        self._weights = self._quantize()
+        self._quantize()
         self._publish()
 
 
@@ -153,5 +163,5 @@ class PyBinaryDenseModelFixed(AbstractBinaryDenseModel):
         metaplastic_update_fixed_(self._q, self.hyper["lr"] * grad, self._lut, self.shift, self.frac_bits,
                                   self.bits, rng=self._rng)
         self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
-        self._weights = self._quantize()
+        self._quantize()
         self._publish()
