@@ -245,6 +245,114 @@ def _run_data(args) -> int:
     return 0
 
 
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run a graph file (processes/*.toml, or a .nir file) on one backend",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("graph", help="graph file: .toml (see processes/README.md) or .nir")
+    p.add_argument("--backend", default=None,
+                   help="lava, snntorch or torch (default: the first the graph declares)")
+    p.add_argument("--steps", type=int, default=None, help="time steps per sample (default: run.steps)")
+    p.add_argument("--samples", type=int, default=None, help="dataset samples (default: input.samples)")
+    p.add_argument("--input", default=None, help="a (T, B, n_in) .npy array to run instead of the graph's input")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<graph name>)")
+    p.add_argument("--data-dir", default=None, help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
+    _add_output_args(p)
+    _add_progress_args(p)
+
+
+def _load_graph_file(path: Path):
+    """A GraphSpec from a .toml graph file or, through lavaplast.graph.nir, a .nir file."""
+    from lavaplast.graph.spec import load_graph
+
+    if path.suffix == ".nir":
+        try:
+            from lavaplast.graph.nir import read_nir
+        except ImportError as err:
+            raise ValueError(f"{path}: reading .nir graphs needs lavaplast.graph.nir, which cannot be imported "
+                             f"({err})") from None
+        return read_nir(path)
+    return load_graph(path)
+
+
+def _run_graph(args) -> int:
+    import dataclasses
+    import time
+
+    from lavaplast.graph.spec import describe
+    from lavaplast.outputs import run_folder
+    from lavaplast.progress import show_progress
+
+    spec = _load_graph_file(Path(args.graph))
+    if args.samples is not None:
+        if args.samples < 1:
+            raise ValueError(f"--samples must be >= 1, got {args.samples}")
+        spec = spec.replace(input=dataclasses.replace(spec.input, samples=args.samples))
+    backend = args.backend or spec.backends[0]
+    if backend not in spec.backends:
+        raise ValueError(f"{args.graph}: backends: this graph declares {', '.join(spec.backends)}, "
+                         f"not {backend!r}")
+    from lavaplast.graph.backends import run_graph
+    from lavaplast.graph.backends.report import OUTPUTS, summary, write_outputs
+    from lavaplast.graph.inputs import build_input
+
+    inputs = build_input(spec, steps=args.steps, input_file=args.input, data_dir=args.data_dir)
+    out_dir = Path(args.out) if args.out else Path("runs") / spec.name
+    print(describe(spec))
+    print(f"input: {inputs.source}, {inputs.steps} steps")
+    with run_folder(out_dir, overwrite=args.overwrite, outputs=OUTPUTS) as out:
+        t0 = time.perf_counter()
+        result = run_graph(spec, inputs, backend, progress=show_progress(args.progress))
+        write_outputs(spec, result, out, {"graph_file": str(args.graph), "input": inputs.source,
+                                          "wall_seconds": round(time.perf_counter() - t0, 4)})
+    print(summary(spec, result))
+    print(f"wrote {out / 'results.json'}, spikes.npz, raster.png")
+    return 0
+
+
+def _add_nir(sub) -> None:
+    e = sub.add_parser("export", help="write a graph file of lif populations as a NIR file (+ <file>.hidden.npz)")
+    e.add_argument("graph", help="graph file (.toml)")
+    e.add_argument("--to", required=True, help="NIR file to write (.nir)")
+    i = sub.add_parser("import", help="read a NIR file into a graph file (+ its weights beside it)")
+    i.add_argument("nir", help="NIR file (.nir)")
+    i.add_argument("--to", required=True, help="graph file to write (.toml); <nir stem>.weights.npz goes beside it")
+    i.add_argument("--input", default=None,
+                   help="a (T, B, n_in) .npy array for the graph's input (default: a silent placeholder array)")
+
+
+def _run_export(args) -> int:
+    from lavaplast.graph.nir import sidecar_path, write_nir
+    from lavaplast.graph.spec import load_graph
+
+    path = write_nir(load_graph(args.graph), args.to)
+    print(f"wrote {path} and {sidecar_path(path)}")
+    return 0
+
+
+def _run_import(args) -> int:
+    import numpy as np
+
+    from lavaplast.graph.nir import read_nir, write_graph_toml
+    from lavaplast.graph.spec import InputSpec, describe
+
+    to = Path(args.to)
+    inp = None
+    if args.input is not None:
+        try:
+            shape = np.load(args.input, mmap_mode="r").shape
+        except Exception as err:  # a missing, truncated or foreign file raises many kinds of errors
+            raise ValueError(f"--input {args.input}: cannot read it as a .npy array ({type(err).__name__}: {err})") \
+                from None
+        if len(shape) != 3:
+            raise ValueError(f"--input {args.input}: array has shape {shape}, expected (T, B, n_in)")
+        inp = InputSpec(size=shape[2], source="array", file=Path(args.input).resolve())
+    spec = read_nir(args.nir, weights_dir=to.resolve().parent, input=inp)
+    write_graph_toml(spec, to)
+    print(describe(spec))
+    print(f"wrote {to} (weights: {spec.connections[0].weights.file}; input: {spec.input.file})")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``lavaplast`` command."""
     parser = argparse.ArgumentParser(prog="lavaplast", description=__doc__)
@@ -253,8 +361,11 @@ def main(argv=None) -> int:
     _add_onchip(sub)
     _add_ep(sub)
     _add_data(sub)
+    _add_run(sub)
+    _add_nir(sub)
     args = parser.parse_args(argv)
-    commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data}
+    commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data, "run": _run_graph,
+                "export": _run_export, "import": _run_import}
     return run_reporting_errors(lambda: commands[args.command](args))
 
 

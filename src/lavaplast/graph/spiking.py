@@ -11,7 +11,9 @@ receives, so at Lava step ``t`` layer 1 integrates input step ``t - 2`` and
 layer ``l`` the spikes layer ``l - 1`` sent at step ``t - 1``. Sinks record
 every LIF at every step, so row ``t - 1`` of a recording holds the spikes of
 Lava step ``t``: the same indexing as the twin
-:class:`lavaplast.reference.spiking.SpikingBinaryMLP`.
+:class:`lavaplast.reference.spiking.SpikingBinaryMLP`. The graph itself is
+built by :func:`lavaplast.graph.backends.lava.simulate_chain`, which also
+runs graph files.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from lavaplast.core import check_finite_array, check_int, check_positive
-from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray, sim_config
 from lavaplast.reference.spiking import check_spiking_network
 
 
@@ -63,33 +64,12 @@ class LavaSpikingBinaryMLP:
         batch, n_l)`` spike recording per layer and the output spike counts
         ``(batch, n_out)``.
         """
-        from lava.proc.lif.process import LIF
+        from lavaplast.graph.backends.lava import ChainLayer, simulate_chain
 
         spikes = self._check_spikes(spikes)
-        T, B, L = len(spikes), self.batch, self.n_layers
-        n_steps = T + L
-        # Zero steps after the input: BatchSource would otherwise wrap around
-        # and replay the first steps while the deeper layers still run.
-        data = np.zeros((n_steps * B, self.sizes[0]))
-        data[: T * B] = spikes.reshape(T * B, -1)
-        records = [SharedArray((n_steps, B, n)) for n in self.sizes[1:]]
-        try:
-            src = BatchSource(data=data, batch=B, hold=1)
-            prev = src.s_out
-            for l, w in enumerate(self.hidden_weights):
-                dense = BinaryDense(hidden_weights=w, batch=B)
-                lif = LIF(shape=(B, self.sizes[l + 1]), du=1.0, dv=1.0 - self.beta, vth=self.threshold)
-                prev.connect(dense.s_in)
-                dense.a_out.connect(lif.a_in)
-                sink = BatchSink(shape=(B, self.sizes[l + 1]), record=records[l].spec, offset=1)
-                lif.s_out.connect(sink.a_in)
-                prev = lif.s_out
-            with LavaSession(src, sim_config(), timeout=self.timeout) as session:
-                session.run(n_steps)
-            trains = [r.read() for r in records]
-        finally:
-            for r in records:
-                r.close()
+        layers = [ChainLayer(hidden=w, neuron="lif", beta=self.beta, threshold=self.threshold)
+                  for w in self.hidden_weights]
+        trains, _ = simulate_chain(layers, spikes, timeout=self.timeout)
         return trains, trains[-1].sum(0)
 
     def predict(self, spikes) -> np.ndarray:

@@ -27,7 +27,15 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from lavaplast.core import binarize, check_finite_array, check_int, check_number, ternary_matmul
+from lavaplast.core import (
+    binarize,
+    check_choice,
+    check_finite_array,
+    check_int,
+    check_number,
+    ternarize,
+    ternary_matmul,
+)
 
 
 def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
@@ -44,11 +52,22 @@ def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
     return (rng.random((int(T),) + x.shape) < x).astype(float)
 
 
-def check_spiking_network(hidden_weights: Sequence, beta: float, threshold: float) -> list[np.ndarray]:
+def _per_layer(what: str, value, n_layers: int) -> list:
+    """One value per layer: a scalar is repeated, a sequence must have ``n_layers`` items."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value).reshape(-1)) if isinstance(value, np.ndarray) else list(value)
+        if len(values) != n_layers:
+            raise ValueError(f"{what} must be one value or one per layer ({n_layers}), got {len(values)} values")
+        return values
+    return [value] * n_layers
+
+
+def check_spiking_network(hidden_weights: Sequence, beta, threshold) -> list[np.ndarray]:
     """Validate the parameters of a spiking binary network; return the weights as float64 arrays.
 
     ``hidden_weights`` is a non-empty list of 2-D ``(n_out, n_in)`` arrays
-    whose sizes chain; ``beta`` must lie in [0, 1) and ``threshold`` be > 0.
+    whose sizes chain; ``beta`` (one value or one per layer) must lie in
+    [0, 1) and ``threshold`` (one value or one per layer) be > 0.
     """
     if isinstance(hidden_weights, np.ndarray) or not isinstance(hidden_weights, (list, tuple)) \
             or len(hidden_weights) == 0:
@@ -62,12 +81,21 @@ def check_spiking_network(hidden_weights: Sequence, beta: float, threshold: floa
             raise ValueError(f"hidden_weights[{l}] has {w.shape[1]} inputs but layer {l - 1} "
                              f"has {weights[-1].shape[0]} outputs")
         weights.append(w)
-    try:
-        check_number("beta", beta, low=0.0, high=1.0, high_open=True)
-    except ValueError:
-        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}") from None
-    check_number("threshold", threshold, low=0.0, low_open=True)
+    for b in _per_layer("beta", beta, len(weights)):
+        try:
+            check_number("beta", b, low=0.0, high=1.0, high_open=True)
+        except ValueError:
+            raise ValueError(f"beta must be a number in [0, 1), got {b!r}") from None
+    for th in _per_layer("threshold", threshold, len(weights)):
+        check_number("threshold", th, low=0.0, low_open=True)
     return weights
+
+
+def quantize(hidden, quantizer: str = "binary", ternary_threshold: float = 0.05) -> np.ndarray:
+    """The synaptic weights of ``hidden``: ``sign`` (binary, sign(0) = +1) or ternary, float64."""
+    quantizer = check_choice("quantizer", quantizer, ("binary", "ternary"))
+    hidden = np.asarray(hidden, dtype=np.float64)
+    return binarize(hidden) if quantizer == "binary" else ternarize(hidden, ternary_threshold)
 
 
 def lava_decay(beta: float) -> float:
@@ -79,19 +107,26 @@ class SpikingBinaryMLP(nn.Module):
     """Binary-synapse spiking MLP (snnTorch ``Leaky`` neurons, zero reset), with Lava's synaptic delays.
 
     ``hidden_weights`` are ``(n_out, n_in)`` hidden-weight matrices; the
-    synapses use ``sign(W_h)`` (sign(0) = +1). Everything runs in float64.
+    synapses use ``sign(W_h)`` (sign(0) = +1), or with ``quantizer="ternary"``
+    ``sign(W_h)`` where ``|W_h| > ternary_threshold`` and 0 elsewhere.
+    ``beta``, ``threshold``, ``quantizer`` and ``ternary_threshold`` are one
+    value for every layer or a sequence with one per layer (a graph file's
+    populations each have their own). Everything runs in float64.
     """
 
-    def __init__(self, hidden_weights: Sequence, beta: float = 0.9, threshold: float = 1.0):
+    def __init__(self, hidden_weights: Sequence, beta=0.9, threshold=1.0, *, quantizer="binary",
+                 ternary_threshold=0.05):
         super().__init__()
         weights = check_spiking_network(hidden_weights, beta, threshold)
+        n = len(weights)
         self.sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-        for l, w in enumerate(weights):
-            self.register_buffer(f"weight{l}", binarize(torch.from_numpy(w)))
-        decay = torch.tensor(lava_decay(beta), dtype=torch.float64)
-        th = torch.tensor(float(threshold), dtype=torch.float64)
+        for l, (w, q, th) in enumerate(zip(weights, _per_layer("quantizer", quantizer, n),
+                                           _per_layer("ternary_threshold", ternary_threshold, n))):
+            self.register_buffer(f"weight{l}", torch.from_numpy(quantize(w, q, th)))
         self.neurons = nn.ModuleList(
-            snn.Leaky(beta=decay, threshold=th, reset_mechanism="zero") for _ in weights
+            snn.Leaky(beta=torch.tensor(lava_decay(b), dtype=torch.float64),
+                      threshold=torch.tensor(float(th), dtype=torch.float64), reset_mechanism="zero")
+            for b, th in zip(_per_layer("beta", beta, n), _per_layer("threshold", threshold, n))
         )
 
     @property

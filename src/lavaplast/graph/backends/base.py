@@ -1,0 +1,136 @@
+"""What every backend returns, and the pieces of a graph all of them read the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from lavaplast.graph.spec import GraphSpec, Population, load_weights
+
+
+@dataclass
+class GraphRun:
+    """The outcome of running a graph on one backend.
+
+    ``records[name]`` is ``(steps, N, n)``: spikes (``lif``), outputs
+    (``sign``, ``error``) or states (``ep``) of a population at every
+    recorded step, for every sample; the rate-based backend records one
+    step of rates. Populations a backend cannot observe are absent.
+    ``readout`` ``(N, n_out)`` holds the readout's values and
+    ``predictions`` ``(N,)`` their argmax. ``counts[name]`` is the total
+    number of spikes or events (non-zero messages) the population sent over
+    the run, ``count_kind[name]`` says which. ``info`` holds backend notes
+    (training steps, events while learning, ...).
+    """
+
+    backend: str
+    records: dict
+    readout: np.ndarray
+    predictions: np.ndarray
+    labels: Optional[np.ndarray]
+    counts: dict
+    count_kind: dict
+    steps: int
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def accuracy(self) -> Optional[float]:
+        """Percent of samples whose prediction is the label; ``None`` without labels."""
+        if self.labels is None:
+            return None
+        return float(100.0 * np.mean(self.predictions == self.labels))
+
+    def per_sample(self) -> dict:
+        """Spikes or events per sample, per population."""
+        return {name: float(c) / max(self.samples, 1) for name, c in self.counts.items()}
+
+
+def where(spec: GraphSpec) -> str:
+    """How error messages name the graph: its file, or its name."""
+    return str(spec.path) if spec.path else spec.name
+
+
+def unsupported(spec: GraphSpec, field_path: str, problem: str) -> ValueError:
+    """A ``ValueError`` naming the graph and the spec field a backend cannot run."""
+    return ValueError(f"{where(spec)}: {field_path}: {problem}")
+
+
+def hidden_weights(spec: GraphSpec) -> list[np.ndarray]:
+    """Initial hidden weights ``(post, pre)`` of every connection, in chain order."""
+    sizes = spec.sizes
+    return [load_weights(c.weights, (sizes[i + 1], sizes[i]), seed_offset=i) for i, c in enumerate(spec.connections)]
+
+
+def per_neuron(value, n: int) -> np.ndarray:
+    """A population parameter (a number or one per neuron) as an ``(n,)`` float array."""
+    arr = np.asarray(value, dtype=np.float64)
+    return np.full(n, float(arr)) if arr.ndim == 0 else arr.copy()
+
+
+def output_mode(spec: GraphSpec, index: int) -> str:
+    """What a ``sign`` or ``error`` population sends: ``sign``, ``binary`` or ``identity``.
+
+    ``error`` populations and the population read out as ``logits`` send
+    ``gain * a + bias`` itself (identity); a ``logits`` readout of a
+    population that feeds another is refused (it would feed logits on).
+    """
+    pop = spec.populations[index]
+    is_logits = spec.readout.kind == "logits" and spec.readout.population == pop.name
+    if is_logits and index != len(spec.populations) - 1:
+        raise unsupported(spec, "readout.population", f"a 'logits' readout of {pop.name!r} needs the last "
+                          "population (its logits would otherwise feed the next one)")
+    if pop.neuron == "error" or is_logits:
+        return "identity"
+    return pop.params["output"]
+
+
+def readout_index(spec: GraphSpec) -> int:
+    return [p.name for p in spec.populations].index(spec.readout.population)
+
+
+def chain_readout(spec: GraphSpec, records: list, steps: int, membranes: Optional[np.ndarray] = None) -> np.ndarray:
+    """Readout values ``(N, n)`` of a feed-forward chain simulated step by step.
+
+    ``records[i]`` is population ``i``'s ``(steps + L, N, n)`` recording.
+    ``spike_count``: spikes over the whole run; ``membrane``: the final
+    membrane potential (after the last reset); ``sign``/``logits``: the mean
+    output over the ``steps`` steps in which population ``i`` responds to an
+    input step (it hears input step ``k`` at row ``k + i + 1``).
+    """
+    i = readout_index(spec)
+    kind = spec.readout.kind
+    if kind == "spike_count":
+        return records[i].sum(axis=0)
+    if kind == "membrane":
+        return membranes
+    return records[i][i + 1: i + 1 + steps].mean(axis=0)
+
+
+def nonzero_counts(spec: GraphSpec, records: dict) -> tuple[dict, dict]:
+    """Total non-zero messages per population: spikes for ``lif``, events otherwise."""
+    counts, kinds = {}, {}
+    for pop in spec.populations:
+        if pop.name in records:
+            counts[pop.name] = int(np.count_nonzero(records[pop.name]))
+            kinds[pop.name] = "spikes" if pop.neuron == "lif" else "events"
+    return counts, kinds
+
+
+def population_kinds(spec: GraphSpec) -> set:
+    return {p.neuron for p in spec.populations}
+
+
+def is_learning_graph(spec: GraphSpec) -> bool:
+    """Graphs that train before they answer: on-chip learning and EP graphs."""
+    return spec.run.learning or "ep" in population_kinds(spec)
+
+
+def lif_params(pop: Population) -> tuple[float, float]:
+    return float(pop.params["beta"]), float(pop.params["threshold"])

@@ -1,0 +1,171 @@
+"""The ``lava`` backend: a graph file as a Lava process graph on Lava's CPU simulator.
+
+Feed-forward graphs of ``lif``, ``sign`` and ``error`` populations become::
+
+    BatchSource --> BinaryDense_1 --> N_1 --> BinaryDense_2 --> N_2 --> ... --> N_L
+                                       \\--> BatchSink_1         \\--> BatchSink_2      \\--> BatchSink_L
+
+with ``N_i`` a stock ``LIF(du=1, dv=1 - beta, vth=threshold)`` (``lif``) or a
+:class:`~lavaplast.proc.SignNeuron` (``sign``; ``error`` and a ``logits``
+readout run it in identity mode). The source sends input step ``k`` at Lava
+step ``k + 1``, every ``BinaryDense`` delays by one step and the neurons
+answer in the step they receive, so population ``i`` (0-based) hears input
+step ``k`` at Lava step ``k + i + 2``; the sinks record every population at
+every step, row ``t - 1`` holding Lava step ``t``. Each run lasts ``T + L``
+steps so that the last input step reaches the last population. Samples go
+through in batches of ``run.batch`` side by side, one Lava run per batch.
+
+On-chip learning graphs (``run.learning`` with the ``metaplastic`` rule)
+run through :class:`~lavaplast.graph.binary_network.LavaBinaryMLP` and EP
+graphs through :class:`~lavaplast.graph.ep_network.LavaEPNetwork`, both
+built from the specification (see :mod:`lavaplast.graph.backends.learning`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from lavaplast.graph.backends.base import (
+    GraphRun,
+    chain_readout,
+    hidden_weights,
+    is_learning_graph,
+    lif_params,
+    nonzero_counts,
+    output_mode,
+    per_neuron,
+    readout_index,
+    unsupported,
+)
+from lavaplast.graph.inputs import GraphInput
+from lavaplast.graph.spec import GraphSpec
+from lavaplast.progress import progress_bar
+
+
+@dataclass
+class ChainLayer:
+    """One connection and the population it feeds, as the Lava chain builds them.
+
+    ``neuron`` is ``"lif"`` (``beta``, ``threshold``) or ``"sign"`` (``gain``,
+    ``bias``, ``mode``: sign, binary or identity).
+    """
+
+    hidden: np.ndarray
+    neuron: str
+    quantizer: str = "binary"
+    ternary_threshold: float = 0.05
+    beta: float = 0.9
+    threshold: float = 1.0
+    gain: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+    mode: str = "sign"
+
+    @property
+    def size(self) -> int:
+        return self.hidden.shape[0]
+
+
+def simulate_chain(layers: list, data: np.ndarray, *, timeout: float = 600.0,
+                   membrane_of: Optional[int] = None) -> tuple[list, Optional[np.ndarray]]:
+    """Run one batch ``data`` ``(T, B, n_in)`` through a chain of :class:`ChainLayer` on Lava.
+
+    Returns ``(records, membrane)``: one ``(T + L, B, n_i)`` recording per
+    layer, and with ``membrane_of`` the final membrane potential ``(B, n)``
+    of that (``lif``) layer, else ``None``. The runtime is stopped on every
+    exit path and ``timeout`` bounds the run.
+    """
+    from lava.proc.lif.process import LIF
+
+    from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray, SignNeuron, sim_config
+
+    T, B, n_in = data.shape
+    n_steps = T + len(layers)
+    # Zero steps after the input: BatchSource would otherwise wrap around and
+    # replay the first steps while the deeper layers still run.
+    padded = np.zeros((n_steps * B, n_in))
+    padded[: T * B] = data.reshape(T * B, n_in)
+    records = [SharedArray((n_steps, B, layer.size)) for layer in layers]
+    membrane = None
+    try:
+        src = BatchSource(data=padded, batch=B, hold=1)
+        prev, neurons = src.s_out, []
+        for layer, record in zip(layers, records):
+            dense = BinaryDense(hidden_weights=layer.hidden, batch=B, quantizer=layer.quantizer,
+                                threshold=layer.ternary_threshold)
+            shape = (B, layer.size)
+            if layer.neuron == "lif":
+                neuron = LIF(shape=shape, du=1.0, dv=1.0 - layer.beta, vth=layer.threshold)
+            else:
+                neuron = SignNeuron(shape=shape, gain=layer.gain, bias=layer.bias, mode=layer.mode)
+            prev.connect(dense.s_in)
+            dense.a_out.connect(neuron.a_in)
+            sink = BatchSink(shape=shape, record=record.spec, offset=1)
+            neuron.s_out.connect(sink.a_in)
+            neurons.append(neuron)
+            prev = neuron.s_out
+        with LavaSession(src, sim_config(), timeout=timeout) as session:
+            session.run(n_steps)
+            if membrane_of is not None:
+                membrane = np.asarray(neurons[membrane_of].v.get(), dtype=np.float64).reshape(B, -1)
+        out = [r.read() for r in records]
+    finally:
+        for r in records:
+            r.close()
+    return out, membrane
+
+
+def chain_layers(spec: GraphSpec, weights: Optional[list] = None) -> list:
+    """The :class:`ChainLayer` list of a feed-forward graph of ``lif``, ``sign`` and ``error`` populations."""
+    weights = hidden_weights(spec) if weights is None else weights
+    layers = []
+    for i, (conn, pop, w) in enumerate(zip(spec.connections, spec.populations, weights)):
+        common = dict(hidden=w, quantizer=conn.quantizer, ternary_threshold=conn.ternary_threshold)
+        if pop.neuron == "lif":
+            beta, threshold = lif_params(pop)
+            layers.append(ChainLayer(neuron="lif", beta=beta, threshold=threshold, **common))
+        elif pop.neuron in ("sign", "error"):
+            layers.append(ChainLayer(neuron="sign", gain=per_neuron(pop.params["gain"], pop.size),
+                                     bias=per_neuron(pop.params["bias"], pop.size), mode=output_mode(spec, i),
+                                     **common))
+        else:
+            raise unsupported(spec, f"populations[{i}].neuron", f"{pop.neuron!r} neurons do not run in a "
+                              "feed-forward chain")
+    return layers
+
+
+def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> GraphRun:
+    """Run ``spec`` on ``inputs`` on Lava's CPU simulator (see the module docstring)."""
+    if is_learning_graph(spec):
+        from lavaplast.graph.backends.learning import run_learning
+
+        return run_learning(spec, inputs, backend="lava", progress=progress)
+    t0 = time.perf_counter()
+    layers = chain_layers(spec)
+    T, N, _ = inputs.data.shape
+    B = min(spec.run.batch, N)
+    i_read = readout_index(spec)
+    membrane_of = i_read if spec.readout.kind == "membrane" else None
+    parts = [[] for _ in layers]
+    membranes = []
+    starts = range(0, N, B)
+    for start in progress_bar(starts, progress, desc=f"{spec.name} on lava", unit="batch", total=len(starts)):
+        batch = inputs.data[:, start: start + B]
+        n = batch.shape[1]
+        if n < B:  # the last batch: pad with silent samples so every run has the same shapes
+            batch = np.concatenate([batch, np.zeros((T, B - n, batch.shape[2]))], axis=1)
+        records, membrane = simulate_chain(layers, batch, timeout=spec.run.timeout, membrane_of=membrane_of)
+        for l, r in enumerate(records):
+            parts[l].append(r[:, :n])
+        if membrane is not None:
+            membranes.append(membrane[:n])
+    records = [np.concatenate(p, axis=1) for p in parts]
+    readout = chain_readout(spec, records, T, np.concatenate(membranes) if membranes else None)
+    named = {pop.name: r for pop, r in zip(spec.populations, records)}
+    counts, kinds = nonzero_counts(spec, named)
+    return GraphRun(backend="lava", records=named, readout=readout, predictions=readout.argmax(1),
+                    labels=inputs.labels, counts=counts, count_kind=kinds, steps=T + len(layers),
+                    seconds=time.perf_counter() - t0, info={"batches": len(starts), "batch": B})

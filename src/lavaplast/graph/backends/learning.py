@@ -1,0 +1,215 @@
+"""Graphs that learn before they answer: on-chip metaplastic learning and equilibrium propagation.
+
+Both train for one pass over the first ``input.samples`` images of the
+input dataset's *train* split (rounded down to whole batches of
+``run.batch``; ``run.learning = false`` skips training), then answer for
+the input samples (``input.split``). Both take the pixel values as they are
+(``input.encoding = "current"``): their neurons hold a batch for a window
+of steps, they are not driven by spike trains.
+
+- On-chip learning (``sign`` hidden populations, an ``error`` output,
+  every connection ``rule = "metaplastic"``): a
+  :class:`~lavaplast.reference.local_bnn.LocalMLPState` from the
+  specification (hidden weights, gains, biases, ``meta``, ``lr``,
+  ``weight_decay``, the error population's loss; the fixed random ±1
+  feedback matrices drawn with ``run.seed``), run by
+  :class:`~lavaplast.graph.binary_network.LavaBinaryMLP` (``lava``) or its
+  twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` (``torch``).
+- EP (``ep`` populations, ``[equilibrium]``): a
+  :class:`~lavaplast.reference.ep.BinaryEPNetwork` (synapses ``sign(W_h) /
+  sqrt(fan_in)``) with the specification's hidden weights, biases, ``T1``,
+  ``T2``, ``beta``, nudging and activation; each connection's ``lr`` is the
+  SGD rate of its post population's biases, its ``meta`` the
+  metaplasticity of its hidden weights, which move by metaplastic Adam at
+  :data:`EP_HIDDEN_LR`. Run by :class:`~lavaplast.graph.ep_network.LavaEPNetwork`
+  (``lava``, event-driven with the populations' ``threshold``) or the
+  network's own rate-based training (``torch``).
+
+Whatever these builders cannot run is refused with a ``ValueError`` naming
+the field.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lavaplast.graph.backends.base import GraphRun, hidden_weights, per_neuron, unsupported
+from lavaplast.graph.inputs import GraphInput, dataset_values
+from lavaplast.graph.spec import GraphSpec
+from lavaplast.progress import progress_bar
+
+# BinaryEPNetwork's default Adam rate for the hidden weights of binary EP synapses.
+EP_HIDDEN_LR = 0.005
+
+
+def _check_common(spec: GraphSpec, inputs: GraphInput) -> None:
+    if inputs.labels is None or spec.input.source != "dataset":
+        raise unsupported(spec, "input", "a learning graph reads a labelled dataset; an input array "
+                          "(--input or input.file) has no labels to learn from")
+    if spec.input.encoding != "current":
+        raise unsupported(spec, "input.encoding", f"a learning graph takes the pixel values as they are: "
+                          f"use 'current', not {spec.input.encoding!r}")
+    if spec.readout.population != spec.populations[-1].name:
+        raise unsupported(spec, "readout.population", "a learning graph is read out at its last population")
+    for i, c in enumerate(spec.connections):
+        if c.quantizer != "binary":
+            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
+
+
+def _training_set(spec: GraphSpec) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first whole batches of ``input.samples`` train images, and the batch size."""
+    n = spec.input.samples
+    B = min(spec.run.batch, n)
+    x, y = dataset_values(spec, split="train", samples=n // B * B)
+    return x, y, B
+
+
+def _same(spec: GraphSpec, values: list, field_name: str):
+    for i, v in enumerate(values):
+        if v != values[0]:
+            raise unsupported(spec, f"connections[{i}].learning.{field_name}", f"every connection must share "
+                              f"one {field_name} (got {values}); the network has a single one")
+    return values[0]
+
+
+# --- on-chip metaplastic learning ------------------------------------------------
+
+
+def local_state(spec: GraphSpec):
+    """The :class:`~lavaplast.reference.local_bnn.LocalMLPState` of an on-chip learning graph."""
+    from lavaplast.reference.local_bnn import LocalMLPState
+
+    pops = spec.populations
+    for i, pop in enumerate(pops[:-1]):
+        if pop.neuron != "sign" or pop.params["output"] != "sign":
+            raise unsupported(spec, f"populations[{i}]", "hidden populations of an on-chip learning graph are "
+                              "'sign' neurons with output 'sign'")
+    if pops[-1].neuron != "error":
+        raise unsupported(spec, f"populations[{len(pops) - 1}].neuron", "the output of an on-chip learning "
+                          "graph is an 'error' population")
+    for i, c in enumerate(spec.connections):
+        if c.learning.rule != "metaplastic":
+            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of an on-chip "
+                              "learning graph learns with rule 'metaplastic'")
+        if c.learning.optimizer != "adam":
+            raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
+    rules = [c.learning for c in spec.connections]
+    lr = _same(spec, [r.lr for r in rules], "lr")
+    weight_decay = _same(spec, [r.weight_decay for r in rules], "weight_decay")
+    rng = np.random.default_rng(spec.run.seed)
+    n_classes = pops[-1].size
+    feedback = [rng.choice([-1.0, 1.0], size=(p.size, n_classes)) for p in pops[:-1]]
+    return LocalMLPState(hidden=hidden_weights(spec), feedback=feedback,
+                         gain=[per_neuron(p.params["gain"], p.size) for p in pops],
+                         bias=[per_neuron(p.params["bias"], p.size) for p in pops],
+                         meta=[r.meta for r in rules], lr=lr, weight_decay=weight_decay,
+                         loss=pops[-1].params["loss"])
+
+
+def _run_local(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -> tuple:
+    state = local_state(spec)
+    info = {}
+    if backend == "lava":
+        from lavaplast.graph.binary_network import LavaBinaryMLP
+
+        x, y, B = _training_set(spec)
+        net = LavaBinaryMLP(state, batch=B, timeout=spec.run.timeout, progress=progress)
+        if spec.run.learning:
+            info["train_steps"] = net.train(x, y, np.arange(len(x)))
+        logits = net.logits(inputs.values)
+    else:
+        from lavaplast.reference.local_bnn import LocalBinaryMLP
+
+        twin = LocalBinaryMLP(state)
+        if spec.run.learning:
+            x, y, B = _training_set(spec)
+            eye = np.eye(state.sizes[-1])
+            for k in progress_bar(range(0, len(x), B), progress, desc=f"{spec.name} training", unit="batch"):
+                twin.train_batch(x[k:k + B], eye[y[k:k + B]])
+            twin.sync_state()
+        logits = twin.forward(inputs.values)[1][-1].numpy()
+    if spec.run.learning:
+        info["train_samples"] = len(x)
+    return {spec.populations[-1].name: logits[None]}, logits, {}, {}, info
+
+
+# --- equilibrium propagation -------------------------------------------------------
+
+
+def ep_network(spec: GraphSpec):
+    """The :class:`~lavaplast.reference.ep.BinaryEPNetwork` of an EP graph, parameters from the specification."""
+    import torch
+
+    from lavaplast.reference.ep import BinaryEPNetwork
+
+    pops, eq = spec.populations, spec.equilibrium
+    activation = pops[0].params["activation"]
+    for i, p in enumerate(pops):
+        if p.params["activation"] != activation:
+            raise unsupported(spec, f"populations[{i}].params.activation", "every EP population must share one "
+                              "activation")
+    rules = [c.learning for c in spec.connections]
+    if spec.run.learning:
+        for i, r in enumerate(rules):
+            if r.rule != "ep":
+                raise unsupported(spec, f"connections[{i}].learning.rule", "an EP graph that learns trains every "
+                                  "connection with rule 'ep'")
+            if r.lr <= 0:
+                raise unsupported(spec, f"connections[{i}].learning.lr", "EP's bias learning rate must be > 0")
+    meta = [r.meta for r in rules]
+    # Without learning the rates are never used, but the network wants valid ones.
+    lrs = [r.lr for r in rules] if spec.run.learning else [1.0] * len(rules)
+    net = BinaryEPNetwork(spec.sizes, T1=eq.T1, T2=eq.T2, beta=eq.beta, nudging=eq.nudging, lrs=lrs, meta=meta,
+                          lr=EP_HIDDEN_LR, seed=spec.run.seed, activation=activation, dtype=torch.float64)
+    net.set_hidden(hidden_weights(spec))
+    net.set_parameters(net.weights, [per_neuron(p.params["bias"], p.size) for p in pops])
+    return net
+
+
+def _run_ep(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -> tuple:
+    net = ep_network(spec)
+    names = [p.name for p in spec.populations]
+    info = {"hidden_adam_lr": EP_HIDDEN_LR}
+    if spec.run.learning:
+        x, y, B = _training_set(spec)
+        info["train_samples"] = len(x)
+    if backend == "lava":
+        from lavaplast.graph.ep_network import LavaEPNetwork
+
+        thresholds = {p.params["threshold"] for p in spec.populations}
+        if len(thresholds) > 1:
+            raise unsupported(spec, "populations[1].params.threshold", "every EP population must share one "
+                              "event threshold")
+        lava = LavaEPNetwork(net, batch=min(spec.run.batch, inputs.samples), threshold=thresholds.pop(),
+                             timeout=spec.run.timeout)
+        if spec.run.learning:
+            lava.batch = B
+            lava.train(x, y, np.arange(len(x)))
+            info["train_events"] = dict(zip(names, lava.events))
+            info["train_steps"] = lava.steps
+            lava.batch = min(spec.run.batch, inputs.samples)
+        trajectory, final = lava.free_states(inputs.values)
+        counts = dict(zip(names, lava.events))
+        return {names[-1]: trajectory}, final, counts, {n: "events" for n in names}, info
+    if spec.run.learning:
+        for k in progress_bar(range(0, len(x), B), progress, desc=f"{spec.name} training", unit="batch"):
+            net.train_batch(x[k:k + B], y[k:k + B])
+    states = [s.numpy() for s in net.free(inputs.values)]
+    records = {n: s[None] for n, s in zip(names, states)}
+    # A rate-based network sends every state at every step of the free phase.
+    counts = {n: int(s.size) * spec.equilibrium.T1 for n, s in zip(names, states)}
+    return records, states[-1], counts, {n: "dense messages" for n in names}, info
+
+
+def run_learning(spec: GraphSpec, inputs: GraphInput, *, backend: str, progress: bool = False) -> GraphRun:
+    """Train (when ``run.learning``) and answer with an on-chip learning or EP graph on ``backend``."""
+    t0 = time.perf_counter()
+    _check_common(spec, inputs)
+    ep = any(p.neuron == "ep" for p in spec.populations)
+    records, readout, counts, kinds, info = (_run_ep if ep else _run_local)(spec, inputs, backend, progress)
+    steps = next(iter(records.values())).shape[0]
+    return GraphRun(backend=backend, records=records, readout=readout, predictions=readout.argmax(1),
+                    labels=inputs.labels, counts=counts, count_kind=kinds, steps=steps,
+                    seconds=time.perf_counter() - t0, info=info)
