@@ -19,6 +19,7 @@ import pytest
 from lavaplast.cli import main
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-inputs.md"
+PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 SMALL = ["--dataset", "digits", "--hidden", "8", "--train-limit", "200", "--test-limit", "100", "--no-progress"]
 
 
@@ -39,6 +40,15 @@ def _truncated_checkpoint(tmp: Path) -> None:
 def _empty_checkpoint(tmp: Path) -> None:
     (tmp / "run").mkdir()
     (tmp / "run" / "checkpoint.pt").write_bytes(b"")
+
+
+def _bad_graph(tmp: Path) -> None:
+    text = (PROCESSES / "spiking_classifier.toml").read_text()
+    (tmp / "typo.toml").write_text(text.replace("threshold = 1.0 }", "treshold = 1.0 }", 1))
+
+
+def _wrong_input(tmp: Path) -> None:
+    np.save(tmp / "x.npy", np.zeros((5, 2, 10)))
 
 
 def _foreign_folder(tmp: Path) -> None:
@@ -86,6 +96,10 @@ CLI_CASES = [
     ("continual --resume --out DIR/run (empty checkpoint.pt)", _empty_checkpoint, r"checkpoint"),
     ("ep evaluate DIR/other (not an EP run)", _foreign_folder, r"results.json"),
     ("ep evaluate DIR/ep (truncated results.json)", _truncated_results, r"results.json"),
+    ("run DIR/missing.toml", None, r"missing.toml: no such graph file"),
+    ("run DIR/typo.toml (a misspelt field)", _bad_graph, r"populations\[0\].params.treshold: unknown field"),
+    ("run processes/spiking_classifier.toml --backend torch", None, r"backends: this graph declares lava, snntorch"),
+    ("run processes/spiking_classifier.toml --input DIR/x.npy (wrong width)", _wrong_input, r"x.npy"),
 ]
 
 
@@ -93,10 +107,13 @@ def _argv(typed: str, tmp: Path) -> list[str]:
     """The argv of a typed command: small settings first (so the typed options win), a scratch --out."""
     typed = re.sub(r"\s*\(.*\)$", "", typed)
     argv = [a.replace("DIR", str(tmp)) for a in typed.split()]
+    argv = [str(PROCESSES.parent / a) if a.startswith("processes/") else a for a in argv]
     n_cmd = 2 if argv[0] == "ep" else 1
     cmd, rest = argv[:n_cmd], argv[n_cmd:]
     if cmd == ["ep", "evaluate"]:
         return argv
+    if cmd == ["run"]:
+        return argv + ["--out", str(tmp / "out")]
     small = list(SMALL) if cmd[-1] in ("continual", "onchip", "train") else SMALL[:-1]
     out = [] if "--out" in rest else ["--out", str(tmp / "out")]
     return cmd + small + rest + out
@@ -107,7 +124,7 @@ def _run_cli(typed, setup, tmp_path, capsys) -> tuple[int, str, str]:
         setup(tmp_path)
     code = main(_argv(typed, tmp_path))
     out, err = capsys.readouterr()
-    return code, out, err.replace(str(tmp_path), "DIR")
+    return code, out, err.replace(str(tmp_path), "DIR").replace(str(PROCESSES.parent) + "/", "")
 
 
 @pytest.mark.parametrize("typed, setup, pattern", CLI_CASES, ids=[c[0] for c in CLI_CASES])
@@ -188,7 +205,7 @@ def _table(tmp_root: Path) -> str:
         err = StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(StringIO()):
             main(_argv(typed, tmp))
-        line = err.getvalue().strip().replace(str(tmp), "DIR")
+        line = err.getvalue().strip().replace(str(tmp), "DIR").replace(str(PROCESSES.parent) + "/", "")
         rows.append(f"| `{typed}` | `` {line} `` |")
     rows += ["", "## Python API", "", "| call | exception |", "|---|---|"]
     for typed, call, _ in _api_cases():
