@@ -135,6 +135,10 @@ def build_input(spec: GraphSpec, *, steps: Optional[int] = None, input_file=None
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     file = input_file if input_file is not None else (spec.input.file if spec.input.source == "array" else None)
+    if file is None and spec.input.source == "external":
+        where = str(spec.path) if spec.path else spec.name
+        raise GraphSpecError(f"{where}: input.source: the graph's input is external (it fixes only the width, "
+                             f"{spec.input.size}); pass a (T, B, {spec.input.size}) array with --input FILE.npy")
     if file is not None:
         if steps is not None:
             raise ValueError(f"steps: an input array sets the number of time steps itself ({file}); "

@@ -30,7 +30,7 @@ from lavaplast.core.ep import ACTIVATIONS
 NEURONS = ("lif", "sign", "error", "ep")
 BACKENDS = ("lava", "snntorch", "torch")
 ENCODINGS = ("rate", "current", "latency")
-INPUT_SOURCES = ("dataset", "array")
+INPUT_SOURCES = ("dataset", "array", "external")
 QUANTIZERS = ("binary", "ternary")
 RULES = ("off", "metaplastic", "ep")
 OPTIMIZERS = ("adam", "sgd")
@@ -139,7 +139,9 @@ class InputSpec:
     spike at step ``round((1 - value) * (steps - 1))`` (``latency``: brighter
     pixels fire earlier; zero pixels never). ``source="array"``: a ``.npy``
     file of shape ``(T, B, size)`` used as it is (``file``, relative to the
-    graph file).
+    graph file). ``source="external"``: the graph only fixes the input width;
+    every run supplies the array (``lavaplast run --input``), as for a graph
+    imported from NIR, which carries no input.
     """
 
     size: int
@@ -391,6 +393,8 @@ def _input(where: str, t: _Table, base: Optional[Path]) -> InputSpec:
     source = t.take("source", str, "array" if "file" in t.data else "dataset", choices=INPUT_SOURCES)
     if source == "array":
         spec = InputSpec(size=size, source=source, file=_resolve(base, t.take("file", str)))
+    elif source == "external":
+        spec = InputSpec(size=size, source=source)
     else:
         name = t.take("dataset", str)
         try:
