@@ -42,6 +42,7 @@ demo: venv
 bench: venv
 	$(PY) benchmarks/bench_optimizer.py --out benchmarks/results/optimizer.json
 	$(PY) benchmarks/bench_lava.py --out benchmarks/results/lava.json
+	$(PY) benchmarks/bench_graphs.py --out benchmarks/results/graphs.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
