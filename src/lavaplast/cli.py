@@ -309,6 +309,54 @@ def _run_graph(args) -> int:
     return 0
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="run a graph on several backends: spike-for-spike agreement, accuracy "
+                                       "against time steps, messages and synaptic operations",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("graph", help="graph file: .toml (see processes/README.md) or .nir")
+    p.add_argument("--backends", nargs="+", default=None,
+                   help="backends to compare: lava, snntorch, torch (default: all the graph declares)")
+    p.add_argument("--steps", type=int, nargs="+", default=None,
+                   help="time steps per sample of the accuracy sweep (default: 1 2 4 8 16 32)")
+    p.add_argument("--samples", type=int, default=None, help="dataset samples (default: input.samples)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/<graph name>-compare)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
+    _add_output_args(p)
+    _add_progress_args(p)
+
+
+def _run_compare(args) -> int:
+    import shlex
+
+    from lavaplast.graph.compare import check_request, compare_folder, compare_graph, summary, write_compare
+    from lavaplast.graph.spec import describe
+    from lavaplast.progress import show_progress
+
+    spec = _load_graph_file(Path(args.graph))
+    # Refuse bad backends or steps before a folder is made or anything runs.
+    check_request(spec, args.backends, args.steps)
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    out_dir = Path(args.out) if args.out else Path("runs") / f"{spec.name}-compare"
+    words = ["lavaplast", "compare", args.graph]
+    if args.backends:
+        words += ["--backends", *args.backends]
+    if args.steps:
+        words += ["--steps", *map(str, args.steps)]
+    if args.samples is not None:
+        words += ["--samples", str(args.samples)]
+    words += ["--out", str(out_dir)]
+    with compare_folder(out_dir, overwrite=args.overwrite) as out:
+        print(describe(spec))
+        result = compare_graph(spec, backends=args.backends, steps=args.steps, samples=args.samples,
+                               data_dir=args.data_dir, progress=show_progress(args.progress))
+        write_compare(spec, result, out, command=shlex.join(words))
+    print(summary(result))
+    print(f"wrote {out / 'compare.json'}, report.md, rasters.png, accuracy_vs_steps.png, messages.png")
+    return 0
+
+
 def _add_nir(sub) -> None:
     e = sub.add_parser("export", help="write a graph file of lif populations as a NIR file (+ <file>.hidden.npz)")
     e.add_argument("graph", help="graph file (.toml)")
@@ -362,10 +410,11 @@ def main(argv=None) -> int:
     _add_ep(sub)
     _add_data(sub)
     _add_run(sub)
+    _add_compare(sub)
     _add_nir(sub)
     args = parser.parse_args(argv)
     commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data, "run": _run_graph,
-                "export": _run_export, "import": _run_import}
+                "compare": _run_compare, "export": _run_export, "import": _run_import}
     return run_reporting_errors(lambda: commands[args.command](args))
 
 
