@@ -233,3 +233,16 @@ def test_progress_and_no_progress_exclude_each_other(tmp_path, capsys):
         cli([*CONTINUAL, "--out", str(tmp_path), "--progress", "--no-progress"])
     assert exit_.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_a_progress_bar_drawn_before_lava_is_imported_does_not_break_its_import():
+    # Lava sets the multiprocessing start method when imported; a bar must not have fixed it already.
+    import subprocess
+    import sys
+
+    code = ("from lavaplast.progress import progress_bar\n"
+            "list(progress_bar(range(3), True))\n"
+            "import lava.magma.runtime.message_infrastructure.multiprocessing\n"
+            "print('imported')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "imported" in done.stdout, done.stderr

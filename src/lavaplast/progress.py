@@ -23,10 +23,25 @@ def show_progress(progress: Optional[bool] = None, stream=None) -> bool:
         return False
 
 
-def progress_bar(iterable, enabled: bool, **kwargs):
+def tqdm_class():
+    """tqdm's bar class, set up not to touch ``multiprocessing``.
+
+    tqdm's default write lock creates a multiprocessing lock, which fixes the
+    process's start method; importing Lava afterwards (it sets the start
+    method to ``fork`` itself) then fails with "context has already been
+    set". A thread lock is all the bars of one process need.
+    """
+    import threading
+
+    from tqdm.auto import tqdm
+
+    if getattr(tqdm, "_lock", None) is None:
+        tqdm.set_lock(threading.RLock())
+    return tqdm
+
+
+def progress_bar(iterable=None, enabled: bool = True, **kwargs):
     """``iterable`` wrapped in a tqdm bar (``leave=False``) when ``enabled``, else unchanged."""
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, leave=False, **kwargs)
+    return tqdm_class()(iterable, leave=False, **kwargs)

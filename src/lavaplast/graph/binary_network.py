@@ -81,9 +81,9 @@ class LavaBinaryMLP:
             chunks.append(rest % self.chunk_steps)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from lavaplast.progress import tqdm_class
 
-            bar = tqdm(total=steps, desc=desc, unit="step", leave=False)
+            bar = tqdm_class()(total=steps, desc=desc, unit="step", leave=False)
         try:
             self.last_chunks = []
             with LavaSession(anchor, sim_config(), timeout=self.timeout) as session:
