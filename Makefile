@@ -43,6 +43,7 @@ bench: venv
 	$(PY) benchmarks/bench_optimizer.py --out benchmarks/results/optimizer.json
 	$(PY) benchmarks/bench_lava.py --out benchmarks/results/lava.json
 	$(PY) benchmarks/bench_graphs.py --out benchmarks/results/graphs.json
+	$(PY) benchmarks/spiking_vs_rate.py --out benchmarks/results/spiking_vs_rate.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
