@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import lava.proc.lif.process  # noqa: F401  (Lava fixes the multiprocessing start method on import: before tqdm)
 from common import save  # benchmarks/common.py (the script's folder is on sys.path)
 from lavaplast.graph.compare import compare_graph, plot_accuracy_vs_steps
 from lavaplast.graph.spec import load_graph

@@ -401,6 +401,33 @@ def _run_import(args) -> int:
     return 0
 
 
+def _add_deploy(sub) -> None:
+    p = sub.add_parser("deploy", help="write a graph file for the BNN of a 'lavaplast continual' run folder "
+                       "(+ <graph stem>.weights.npz beside it)")
+    p.add_argument("run", help="the --out folder of a finished 'lavaplast continual' run")
+    p.add_argument("--to", required=True, help="graph file to write (.toml)")
+    p.add_argument("--task", type=int, default=None,
+                   help="task (1-based) whose saved BatchNorm is folded and whose test split is the input "
+                        "(default: the last)")
+    p.add_argument("--calibration", type=int, default=1000,
+                   help="batch-statistic BatchNorm: freeze its statistics on this many of the task's first "
+                        "training images")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing graph file and weights file")
+    p.add_argument("--data-dir", default=None, help="data folder (default: the run's)")
+
+
+def _run_deploy(args) -> int:
+    from lavaplast.graph.deploy import deploy_run
+    from lavaplast.graph.spec import describe
+
+    done = deploy_run(args.run, args.to, task=args.task, calibration=args.calibration, overwrite=args.overwrite,
+                      data_dir=args.data_dir)
+    print(describe(done.spec))
+    how = f"BatchNorm calibrated on {done.calibration} images" if done.calibration else "running BatchNorm"
+    print(f"task {done.task} ({done.task_name}), {how}; wrote {done.graph} and {done.weights}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``lavaplast`` command."""
     parser = argparse.ArgumentParser(prog="lavaplast", description=__doc__)
@@ -412,9 +439,11 @@ def main(argv=None) -> int:
     _add_run(sub)
     _add_compare(sub)
     _add_nir(sub)
+    _add_deploy(sub)
     args = parser.parse_args(argv)
     commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data, "run": _run_graph,
-                "compare": _run_compare, "export": _run_export, "import": _run_import}
+                "compare": _run_compare, "export": _run_export, "import": _run_import,
+                "deploy": _run_deploy}
     return run_reporting_errors(lambda: commands[args.command](args))
 
 

@@ -75,6 +75,7 @@ from lavaplast.graph.spec import (
     GraphSpec,
     GraphSpecError,
     InputSpec,
+    NeuronFile,
     Population,
     ReadoutSpec,
     WeightsSpec,
@@ -511,6 +512,12 @@ def _file_ref(file: Path, base: Path) -> str:
         return str(file.resolve())
 
 
+def _params(params: dict, base: Path) -> dict:
+    """Population parameters as TOML data: a file-backed parameter stays a reference to its file."""
+    return {k: {"file": _file_ref(v.file, base), "key": v.key} if isinstance(v, NeuronFile) else v
+            for k, v in params.items()}
+
+
 def graph_toml(spec: GraphSpec, base: Path) -> str:
     """The text of a graph file for ``spec``, file paths relative to ``base`` where they lie under it."""
     lines = [f"name = {_toml_value(spec.name)}"]
@@ -529,7 +536,7 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
                   f"scale = {_toml_value(float(inp.scale))}"]
     for pop in spec.populations:
         lines += ["", "[[populations]]", f"name = {_toml_value(pop.name)}", f"size = {pop.size}",
-                  f"neuron = {_toml_value(pop.neuron)}", f"params = {_toml_value(dict(pop.params))}"]
+                  f"neuron = {_toml_value(pop.neuron)}", f"params = {_toml_value(_params(pop.params, base))}"]
     for c in spec.connections:
         w = c.weights
         if w.init == "file":

@@ -162,7 +162,8 @@ class Population:
       (> 0), ``reset`` (``"zero"``): Lava's ``LIF(du=1, dv=1-beta,
       vth=threshold)``, snnTorch's ``Leaky(beta, threshold,
       reset_mechanism="zero")``;
-    - ``sign``: ``gain``, ``bias`` (a number or one per neuron) and ``output``
+    - ``sign``: ``gain``, ``bias`` (a number, one per neuron, or a
+      :class:`NeuronFile` array of a ``.npz``) and ``output``
       (``"sign"``, ``"binary"`` or ``"identity"``): ``s = sign(gain * a + bias)``;
     - ``error``: the output population of on-chip learning: logits ``gain *
       a + bias``, error ``softmax - target`` (``loss="ce"``) or ``logits -
@@ -175,6 +176,21 @@ class Population:
     size: int
     neuron: str
     params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NeuronFile:
+    """A per-neuron parameter read from array ``key`` of the ``.npz`` ``file``.
+
+    ``values`` holds the array as read (and checked: shape ``(size,)``,
+    finite) when the graph was validated, so every backend runs the numbers
+    that were checked; ``file`` and ``key`` are kept so that a graph written
+    back refers to the file instead of copying the numbers.
+    """
+
+    file: Path
+    key: str
+    values: tuple
 
 
 @dataclass(frozen=True)
@@ -305,9 +321,15 @@ _NEURON_PARAMS = {
 }
 
 
-def _per_neuron(t: _Table, key: str, default, n: int):
-    value = t.take(key, (float, list), default)
+def _per_neuron(t: _Table, key: str, default, n: int, base: Optional[Path] = None):
+    value = t.take(key, (float, list, dict), default)
     path = t.field(key)
+    if isinstance(value, dict):
+        ft = _Table(t.where, path, value)
+        file = _resolve(base, ft.take("file", str))
+        array_key = ft.take("key", str)
+        ft.finish()
+        return read_neuron_file(file, array_key, n, t.where, path)
     if isinstance(value, list):
         if len(value) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             t.fail(path, value, f"a number or a list of {n} numbers (one per neuron)")
@@ -319,7 +341,36 @@ def _per_neuron(t: _Table, key: str, default, n: int):
     return value
 
 
-def _population(where: str, path: str, data) -> Population:
+def read_neuron_file(file: Path, key: str, n: int, where: str = "<graph>", path: str = "params") -> NeuronFile:
+    """Read and check a per-neuron parameter: array ``key`` of the ``.npz`` ``file``, shape ``(n,)``, finite.
+
+    Errors are :class:`GraphSpecError` naming ``where`` and the field ``path``.
+    """
+    file = Path(file)
+    if not file.is_file():
+        _fail(where, f"{path}.file", f"parameter file {str(file)!r} does not exist")
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            if key not in archive.files:
+                _fail(where, f"{path}.key", f"{key!r} is not an array of {str(file)!r}; expected one of "
+                      f"{', '.join(archive.files)}")
+            array = np.asarray(archive[key])
+    except GraphSpecError:
+        raise
+    except Exception as err:  # a missing, truncated or foreign file raises many kinds of errors
+        _fail(where, f"{path}.file", f"cannot read parameter file {str(file)!r} as an .npz archive "
+              f"({type(err).__name__}: {err})")
+    if array.shape != (n,) or array.dtype.kind not in "biuf":
+        _fail(where, f"{path}.key", f"array {key!r} of {str(file)!r} has shape {array.shape} and dtype {array.dtype}, "
+              f"expected {n} numbers (one per neuron)")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        _fail(where, f"{path}.key", f"array {key!r} of {str(file)!r} holds {int((~np.isfinite(values)).sum())} "
+              "NaN or infinite values; expected finite numbers")
+    return NeuronFile(file=file, key=key, values=tuple(float(v) for v in values))
+
+
+def _population(where: str, path: str, data, base: Optional[Path] = None) -> Population:
     t = _Table(where, path, data)
     name = t.take("name", str)
     if not name.isidentifier() or name == INPUT_NAME:
@@ -333,15 +384,15 @@ def _population(where: str, path: str, data) -> Population:
                       threshold=p.take("threshold", float, defaults["threshold"], low=0.0, low_open=True),
                       reset=p.take("reset", str, defaults["reset"], choices=("zero",)))
     elif neuron == "sign":
-        params = dict(gain=_per_neuron(p, "gain", defaults["gain"], size),
-                      bias=_per_neuron(p, "bias", defaults["bias"], size),
+        params = dict(gain=_per_neuron(p, "gain", defaults["gain"], size, base),
+                      bias=_per_neuron(p, "bias", defaults["bias"], size, base),
                       output=p.take("output", str, defaults["output"], choices=("sign", "binary", "identity")))
     elif neuron == "error":
-        params = dict(gain=_per_neuron(p, "gain", defaults["gain"], size),
-                      bias=_per_neuron(p, "bias", defaults["bias"], size),
+        params = dict(gain=_per_neuron(p, "gain", defaults["gain"], size, base),
+                      bias=_per_neuron(p, "bias", defaults["bias"], size, base),
                       loss=p.take("loss", str, defaults["loss"], choices=("ce", "mse")))
     else:
-        params = dict(bias=_per_neuron(p, "bias", defaults["bias"], size),
+        params = dict(bias=_per_neuron(p, "bias", defaults["bias"], size, base),
                       activation=p.take("activation", str, defaults["activation"], choices=tuple(ACTIVATIONS)),
                       threshold=p.take("threshold", float, defaults["threshold"], low=0.0))
     p.finish()
@@ -428,7 +479,7 @@ def parse_graph(data: dict, where: str = "<graph>", base: Optional[Path] = None)
     pops_data = top.take("populations", list)
     if not pops_data:
         top.fail("populations", pops_data, "at least one [[populations]] table")
-    pops = [_population(where, f"populations[{i}]", d) for i, d in enumerate(pops_data)]
+    pops = [_population(where, f"populations[{i}]", d, base) for i, d in enumerate(pops_data)]
     conns_data = top.take("connections", list)
     conns = [_connection(where, f"connections[{i}]", d, base) for i, d in enumerate(conns_data)]
     rt = top.table("readout")

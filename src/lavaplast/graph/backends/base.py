@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from lavaplast.graph.spec import GraphSpec, Population, load_weights
+from lavaplast.graph.spec import GraphSpec, NeuronFile, Population, load_weights
 
 
 @dataclass
@@ -69,7 +69,9 @@ def hidden_weights(spec: GraphSpec) -> list[np.ndarray]:
 
 
 def per_neuron(value, n: int) -> np.ndarray:
-    """A population parameter (a number or one per neuron) as an ``(n,)`` float array."""
+    """A population parameter (a number, one per neuron, or a :class:`NeuronFile`) as an ``(n,)`` float array."""
+    if isinstance(value, NeuronFile):
+        value = value.values  # read and checked when the graph was validated
     arr = np.asarray(value, dtype=np.float64)
     return np.full(n, float(arr)) if arr.ndim == 0 else arr.copy()
 
