@@ -96,6 +96,7 @@ CLI_CASES = [
     ("continual --resume --out DIR/run (empty checkpoint.pt)", _empty_checkpoint, r"checkpoint"),
     ("ep evaluate DIR/other (not an EP run)", _foreign_folder, r"results.json"),
     ("ep evaluate DIR/ep (truncated results.json)", _truncated_results, r"results.json"),
+    ("deploy DIR/other --to DIR/g.toml (not a run folder)", _foreign_folder, r"is not a run folder of"),
     ("run DIR/missing.toml", None, r"missing.toml: no such graph file"),
     ("run DIR/typo.toml (a misspelt field)", _bad_graph, r"populations\[0\].params.treshold: unknown field"),
     ("run processes/spiking_classifier.toml --backend torch", None, r"backends: this graph declares lava, snntorch"),
@@ -110,7 +111,7 @@ def _argv(typed: str, tmp: Path) -> list[str]:
     argv = [str(PROCESSES.parent / a) if a.startswith("processes/") else a for a in argv]
     n_cmd = 2 if argv[0] == "ep" else 1
     cmd, rest = argv[:n_cmd], argv[n_cmd:]
-    if cmd == ["ep", "evaluate"]:
+    if cmd in (["ep", "evaluate"], ["deploy"]):
         return argv
     if cmd == ["run"]:
         return argv + ["--out", str(tmp / "out")]
