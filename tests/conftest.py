@@ -33,3 +33,21 @@ def no_lava_leftovers():
         time.sleep(0.1)
     assert not left, f"Lava child processes left behind: {[p.pid for p in left]}"
     assert not new, f"shared-memory segments left behind: {sorted(new)}"
+
+
+@pytest.fixture
+def cli_fails(capsys):
+    """``cli_fails(argv, *needles)``: the ``lavaplast`` command exits with 2 after exactly one
+    ``lavaplast: error: ...`` line that holds every needle."""
+    from lavaplast.cli import main
+
+    def check(argv, *needles):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lavaplast: error: "), err
+        for needle in needles:
+            assert needle in lines[0], lines[0]
+
+    return check

@@ -154,23 +154,13 @@ def test_cli_compare_writes_its_outputs(tmp_path, capsys, no_lava_leftovers):
     assert json.loads((out / "compare.json").read_text())["backends"] == ["snntorch"]
 
 
-def _fails(capsys, argv, *needles):
-    code = cli(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lavaplast: error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def test_cli_compare_bad_input_is_one_line(tmp_path, capsys):
+def test_cli_compare_bad_input_is_one_line(tmp_path, cli_fails):
     out = tmp_path / "out"
     base = ["compare", str(CLASSIFIER), "--out", str(out), "--no-progress"]
-    _fails(capsys, base + ["--backends", "lava", "loihi"], "unknown backend 'loihi'")
-    _fails(capsys, base + ["--backends", "torch"], "backends", "declares lava, snntorch", "'torch'")
-    _fails(capsys, base + ["--steps", "4", "0"], "steps", ">= 1", "[4, 0]")
-    _fails(capsys, base + ["--samples", "0"], "--samples", ">= 1")
-    _fails(capsys, ["compare", str(PROCESSES / "onchip_continual.toml"), "--out", str(out)], "run.learning")
-    _fails(capsys, ["compare", str(tmp_path / "missing.toml"), "--out", str(out)], "no such graph file")
+    cli_fails(base + ["--backends", "lava", "loihi"], "unknown backend 'loihi'")
+    cli_fails(base + ["--backends", "torch"], "backends", "declares lava, snntorch", "'torch'")
+    cli_fails(base + ["--steps", "4", "0"], "steps", ">= 1", "[4, 0]")
+    cli_fails(base + ["--samples", "0"], "--samples", ">= 1")
+    cli_fails(["compare", str(PROCESSES / "onchip_continual.toml"), "--out", str(out)], "run.learning")
+    cli_fails(["compare", str(tmp_path / "missing.toml"), "--out", str(out)], "no such graph file")
     assert not out.exists()

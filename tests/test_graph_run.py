@@ -152,27 +152,17 @@ def test_cli_run_writes_results(tmp_path, capsys, no_lava_leftovers):
     assert json.loads((out / "results.json").read_text())["backend"] == "snntorch"
 
 
-def _fails(capsys, argv, *needles):
-    code = cli(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lavaplast: error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
-def test_cli_bad_input_and_backend(tmp_path, capsys):
+def test_cli_bad_input_and_backend(tmp_path, cli_fails):
     out = str(tmp_path / "out")
     np.save(tmp_path / "shape.npy", np.zeros((5, 2, 63)))
-    _fails(capsys, ["run", str(CLASSIFIER), "--input", str(tmp_path / "shape.npy"), "--out", out],
+    cli_fails(["run", str(CLASSIFIER), "--input", str(tmp_path / "shape.npy"), "--out", out],
            "shape.npy", "(5, 2, 63)", "(T, B, 64)")
     bad = np.zeros((5, 2, 64))
     bad[1, 1, 3] = np.nan
     np.save(tmp_path / "nan.npy", bad)
-    _fails(capsys, ["run", str(CLASSIFIER), "--input", str(tmp_path / "nan.npy"), "--out", out], "nan.npy", "NaN")
-    _fails(capsys, ["run", str(CLASSIFIER), "--backend", "torch", "--out", out], "backends", "'torch'")
-    _fails(capsys, ["run", str(PROCESSES / "deploy_bnn.toml"), "--backend", "snntorch", "--out", out],
+    cli_fails(["run", str(CLASSIFIER), "--input", str(tmp_path / "nan.npy"), "--out", out], "nan.npy", "NaN")
+    cli_fails(["run", str(CLASSIFIER), "--backend", "torch", "--out", out], "backends", "'torch'")
+    cli_fails(["run", str(PROCESSES / "deploy_bnn.toml"), "--backend", "snntorch", "--out", out],
            "backends", "'snntorch'")
     assert not (tmp_path / "out").exists()
 

@@ -608,8 +608,8 @@ def _check_input_file(where: str, inp: InputSpec) -> None:
         _fail(where, "input.file", f"input array has shape {tuple(shape)}, expected (T, B, {inp.size})")
 
 
-def load_graph(path: str | os.PathLike) -> GraphSpec:
-    """Read and validate a graph file (``.toml``)."""
+def read_graph_data(path: str | os.PathLike) -> dict:
+    """The parsed TOML document of a graph file, not yet validated (tomli on Python 3.10)."""
     try:
         import tomllib  # Python 3.11+
     except ModuleNotFoundError:
@@ -619,12 +619,17 @@ def load_graph(path: str | os.PathLike) -> GraphSpec:
     if not path.is_file():
         raise GraphSpecError(f"{path}: no such graph file")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise GraphSpecError(f"{path}: not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise GraphSpecError(f"{path}: not a text file") from None
-    return parse_graph(data, where=str(path), base=path.resolve().parent)
+
+
+def load_graph(path: str | os.PathLike) -> GraphSpec:
+    """Read and validate a graph file (``.toml``)."""
+    path = Path(path)
+    return parse_graph(read_graph_data(path), where=str(path), base=path.resolve().parent)
 
 
 def load_weights(w: WeightsSpec, shape: tuple, seed_offset: int = 0) -> np.ndarray:

@@ -224,19 +224,10 @@ def save_sign_weights(path, weights: dict, **extra) -> Path:
 def load_training_graph(path) -> GraphSpec:
     """A graph file read for training: its connections' ``weights`` are dropped (training draws its own),
     so a graph may name a weights file that training is about to write."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:
-        import tomli as tomllib
-    from lavaplast.graph.spec import GraphSpecError
+    from lavaplast.graph.spec import read_graph_data
 
     path = Path(path)
-    if not path.is_file():
-        raise GraphSpecError(f"{path}: no such graph file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise GraphSpecError(f"{path}: not valid TOML: {err}") from None
+    data = read_graph_data(path)
     for conn in data.get("connections", []):
         if isinstance(conn, dict):
             conn.pop("weights", None)
