@@ -430,7 +430,11 @@ def _run_deploy(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``lavaplast`` command."""
-    parser = argparse.ArgumentParser(prog="lavaplast", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lavaplast",
+        description="Metaplastic binary synapses and event-driven equilibrium propagation as Lava process "
+                    "graphs, each checked against its PyTorch / snnTorch twin.",
+        epilog="Every command takes --help. Bad input ends with one 'lavaplast: error: ...' line and status 2.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_continual(sub)
     _add_onchip(sub)
