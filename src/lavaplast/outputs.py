@@ -152,9 +152,11 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
     return write_text(path, buffer.getvalue())
 
 
-def save_npz(path: str | os.PathLike, **arrays) -> Path:
-    """Save ``arrays`` as an uncompressed ``.npz`` archive at ``path`` (no suffix added), atomically."""
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
+def save_npz(path: str | os.PathLike, *, compressed: bool = False, **arrays) -> Path:
+    """Save ``arrays`` as an ``.npz`` archive at ``path`` (no suffix added), atomically;
+    zip-compressed with ``compressed``."""
+    save = np.savez_compressed if compressed else np.savez
+    return atomic_write(path, lambda f: save(f, **arrays))
 
 
 def save_torch(obj, path: str | os.PathLike) -> Path:

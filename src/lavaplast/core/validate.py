@@ -107,17 +107,15 @@ def check_betas(what: str, betas) -> tuple:
     return tuple(check_number(f"{what}[{i}]", b, low=0.0, high=1.0, high_open=True) for i, b in enumerate(values))
 
 
-def check_adam(who: str, *, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, meta=0.0,
-               lr_positive: bool = False) -> dict:
+def check_adam(who: str, *, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, meta=0.0) -> dict:
     """The hyper-parameters of the metaplastic Adam rule, validated together.
 
     ``eps`` must be > 0: inputs that never fire leave both moments at 0, and
     ``0 / (0 + eps)`` is NaN for ``eps = 0``. ``lr`` must be >= 0 (0 freezes
-    the weights), or > 0 with ``lr_positive``.
+    the weights).
     """
-    check = check_positive if lr_positive else check_nonnegative
     return dict(
-        lr=check(f"{who}lr", lr),
+        lr=check_nonnegative(f"{who}lr", lr),
         betas=check_betas(f"{who}betas", betas),
         eps=check_positive(f"{who}eps", eps),
         weight_decay=check_nonnegative(f"{who}weight_decay", weight_decay),

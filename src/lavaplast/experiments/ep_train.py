@@ -13,7 +13,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from lavaplast.core import check_beta, check_int, check_optional_int, check_positive, check_sizes, per_layer
+from lavaplast.core.ep import check_steps
 from lavaplast.data import load_dataset
+from lavaplast.experiments.config import canonical_dataset, normalise_data_dir
 from lavaplast.outputs import (
     describe_error,
     read_json,
@@ -24,7 +27,7 @@ from lavaplast.outputs import (
 )
 from lavaplast.progress import progress_bar, show_progress
 from lavaplast.experiments.report import finish_figure, new_figure
-from lavaplast.reference.ep import EPNetwork
+from lavaplast.reference.ep import EPNetwork, check_ep_settings
 
 
 @dataclass
@@ -50,11 +53,6 @@ class EPConfig:
 
     def __post_init__(self):
         # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
-        from lavaplast.core import check_beta, check_int, check_optional_int, check_positive, check_sizes, per_layer
-        from lavaplast.core.ep import check_steps
-        from lavaplast.experiments.config import canonical_dataset, normalise_data_dir
-        from lavaplast.reference.ep import check_ep_settings
-
         self.dataset = canonical_dataset("dataset", self.dataset)
         self.hidden = check_sizes("hidden", self.hidden, min_len=1)
         self.T1, self.T2 = check_steps(self.T1, "T1"), check_steps(self.T2, "T2")

@@ -19,7 +19,9 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from lavaplast.core import check_choice, check_int, check_optional_int, check_positive, check_sizes
 from lavaplast.data import Task, make_tasks
+from lavaplast.experiments.config import canonical_dataset, compact_per_layer, normalise_data_dir
 from lavaplast.outputs import run_folder, write_csv, write_json
 from lavaplast.progress import show_progress
 from lavaplast.experiments.report import finish_figure, new_figure
@@ -47,9 +49,6 @@ class OnChipConfig:
 
     def __post_init__(self):
         # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
-        from lavaplast.core import check_choice, check_int, check_optional_int, check_positive, check_sizes
-        from lavaplast.experiments.config import canonical_dataset, compact_per_layer, normalise_data_dir
-
         self.dataset = canonical_dataset("dataset", self.dataset)
         self.hidden = check_sizes("hidden", self.hidden, min_len=1)
         for name in ("n_tasks", "epochs", "batch"):

@@ -51,17 +51,22 @@ class GraphInput:
         return self.data.shape[1]
 
     def mean_drive(self, encoding: Optional[str]) -> np.ndarray:
-        """The expected input per step ``(N, n_in)``, what the rate-based backend feeds its first layer.
-
-        ``rate``: the firing probabilities; ``current``: the values;
-        ``latency``: ``1 / T`` where a value fires (one spike in ``T`` steps);
-        a user array: its mean over time.
-        """
-        if encoding == "rate":
-            return np.clip(self.values, 0.0, 1.0)
-        if encoding == "current":
-            return self.values
+        """The expected input per step ``(N, n_in)``, what the rate-based backend feeds its first layer:
+        :func:`mean_drive` of the values for a dataset encoding; for a user array (``encoding=None``)
+        or latency coding (``1 / T`` where a value fires), the array's mean over time."""
+        if encoding in ("rate", "current"):
+            return mean_drive(self.values, encoding)
         return self.data.mean(axis=0)
+
+
+def mean_drive(values: np.ndarray, encoding: str) -> np.ndarray:
+    """The expected input per step of dataset ``values`` under ``encoding``: the firing
+    probabilities (``rate``: values clipped to [0, 1]) or the values themselves (``current``)."""
+    if encoding == "rate":
+        return np.clip(values, 0.0, 1.0)
+    if encoding == "current":
+        return np.asarray(values, dtype=np.float64)
+    raise ValueError(f"mean_drive: encoding must be 'rate' or 'current', got {encoding!r}")
 
 
 def encode(values: np.ndarray, encoding: str, steps: int, seed: int = 0) -> np.ndarray:

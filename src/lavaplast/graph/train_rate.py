@@ -45,8 +45,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from lavaplast.core import check_int, check_positive
+from lavaplast.core import binarize, check_int, check_positive
+from lavaplast.graph.inputs import mean_drive
 from lavaplast.graph.spec import GraphSpec, parse_graph
+from lavaplast.reference.binary import binary_weight_ste
 
 ENCODINGS = ("rate", "current")
 
@@ -66,18 +68,6 @@ class _LIFRate(torch.autograd.Function):
         th = ctx.threshold
         window = (current > -th) & (current < 2.0 * th)
         return grad_out * window.to(grad_out.dtype) / th, None, None
-
-
-class _SignWeight(torch.autograd.Function):
-    """``sign(W_h)`` (sign(0) = +1) forward; the gradient passes to ``W_h`` unchanged."""
-
-    @staticmethod
-    def forward(ctx, hidden):
-        return torch.where(hidden >= 0, 1.0, -1.0).to(hidden.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out
 
 
 def lif_rate_torch(current: torch.Tensor, beta: float, threshold: float) -> torch.Tensor:
@@ -111,11 +101,6 @@ def _check_graph(spec: GraphSpec) -> None:
                          f"encoding {spec.input.encoding!r}")
 
 
-def mean_drive(spec: GraphSpec, values: np.ndarray) -> np.ndarray:
-    """The first layer's input rates for dataset values, as the ``torch`` backend takes them."""
-    return np.clip(values, 0.0, 1.0) if spec.input.encoding == "rate" else np.asarray(values, dtype=np.float64)
-
-
 def rate_forward(spec: GraphSpec, weights, drive, *, grad: bool = False) -> list:
     """Rates of every population (torch tensors ``(N, n)``) for first-layer rates ``drive``.
 
@@ -130,7 +115,7 @@ def rate_forward(spec: GraphSpec, weights, drive, *, grad: bool = False) -> list
     with torch.set_grad_enabled(grad):
         for w, pop in zip(weights, spec.populations):
             w = torch.as_tensor(w, dtype=dtype) if not grad else w
-            current = h @ _SignWeight.apply(w).T
+            current = h @ binary_weight_ste(w).T
             beta, threshold = float(pop.params["beta"]), float(pop.params["threshold"])
             h = _LIFRate.apply(current, beta, threshold) if grad else lif_rate_torch(current, beta, threshold)
             outs.append(h)
@@ -139,7 +124,7 @@ def rate_forward(spec: GraphSpec, weights, drive, *, grad: bool = False) -> list
 
 def rate_predictions(spec: GraphSpec, weights, values: np.ndarray, batch: int = 1000) -> np.ndarray:
     """The rate model's predictions (argmax of the output rates, first index on ties) for dataset values."""
-    drive = mean_drive(spec, values)
+    drive = mean_drive(values, spec.input.encoding)
     preds = [rate_forward(spec, weights, drive[k:k + batch])[-1].argmax(1).numpy()
              for k in range(0, len(drive), batch)]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
@@ -183,7 +168,7 @@ def train_rate_network(spec: GraphSpec, epochs: int, lr: float = 0.005, *, batch
         train_samples = check_int("train_samples", train_samples, 1)
     _check_graph(spec)
     x, y = _dataset(spec, "train", train_samples)
-    drive = torch.as_tensor(mean_drive(spec, x), dtype=torch.float32)
+    drive = torch.as_tensor(mean_drive(x, spec.input.encoding), dtype=torch.float32)
     labels = torch.as_tensor(y)
     gen = torch.Generator().manual_seed(seed)
     sizes = spec.sizes
@@ -214,11 +199,11 @@ def save_sign_weights(path, weights: dict, **extra) -> Path:
     one bit, keeps a 784-512-512-10 network near 90 KB. ``extra`` arrays
     (accuracy, settings) are stored beside them.
     """
-    from lavaplast.outputs import atomic_write
+    from lavaplast.outputs import save_npz
 
-    arrays = {k: np.where(np.asarray(w) >= 0, 1, -1).astype(np.int8) for k, w in weights.items()}
+    arrays = {k: binarize(np.asarray(w, dtype=np.float64)).astype(np.int8) for k, w in weights.items()}
     arrays.update({k: np.asarray(v) for k, v in extra.items()})
-    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    return save_npz(path, compressed=True, **arrays)
 
 
 def load_training_graph(path) -> GraphSpec:

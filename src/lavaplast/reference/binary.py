@@ -35,6 +35,11 @@ class _BinarizeWeight(torch.autograd.Function):
         return grad_out
 
 
+def binary_weight_ste(hidden: torch.Tensor) -> torch.Tensor:
+    """Binary weights ``sign(W_h)`` (sign(0) = +1) whose gradient goes to the hidden weights ``W_h`` as is."""
+    return _BinarizeWeight.apply(hidden)
+
+
 def sign_ste(x: torch.Tensor) -> torch.Tensor:
     """Binary activation: ``sign(x)`` with a straight-through gradient zeroed where |x| > 1."""
     return _SignSTE.apply(x)
@@ -71,4 +76,4 @@ class BinaryLinear(nn.Linear):
         return binarize(self.weight.detach())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, _BinarizeWeight.apply(self.weight), self.bias)
+        return F.linear(x, binary_weight_ste(self.weight), self.bias)
