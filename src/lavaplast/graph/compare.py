@@ -54,7 +54,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from lavaplast.graph.backends import run_graph
-from lavaplast.graph.backends.base import GraphRun, is_learning_graph, where
+from lavaplast.graph.backends.base import GraphRun, is_learning_graph
 from lavaplast.graph.inputs import GraphInput, build_input
 from lavaplast.graph.spec import BACKENDS, INPUT_NAME, GraphSpec
 from lavaplast.outputs import RunFolderError, run_folder, save_figure, write_json, write_text
@@ -75,7 +75,7 @@ def check_request(spec: GraphSpec, backends: Optional[Sequence[str]] = None,
     graph does not declare, a step count below 1, or a learning graph.
     """
     if is_learning_graph(spec):
-        raise ValueError(f"{where(spec)}: run.learning: compare runs inference graphs; this graph learns "
+        raise ValueError(f"{spec.where}: run.learning: compare runs inference graphs; this graph learns "
                          "before it answers (use 'lavaplast run')")
     backends = tuple(spec.backends if backends is None else backends)
     if not backends:
@@ -84,7 +84,7 @@ def check_request(spec: GraphSpec, backends: Optional[Sequence[str]] = None,
         if b not in BACKENDS:
             raise ValueError(f"unknown backend {b!r}; expected one of {', '.join(BACKENDS)}")
         if b not in spec.backends:
-            raise ValueError(f"{where(spec)}: backends: this graph declares {', '.join(spec.backends)}, not {b!r}")
+            raise ValueError(f"{spec.where}: backends: this graph declares {', '.join(spec.backends)}, not {b!r}")
     backends = tuple(dict.fromkeys(backends))
     steps = tuple(DEFAULT_STEPS if steps is None else steps)
     bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1]

@@ -96,7 +96,7 @@ def dataset_values(spec: GraphSpec, split: Optional[str] = None, samples: Option
     from lavaplast.data import load_dataset
 
     inp = spec.input
-    where = str(spec.path) if spec.path else spec.name
+    where = spec.where
     if inp.source != "dataset":
         raise GraphSpecError(f"{where}: input.source: this graph reads an array, not a dataset")
     split = split or inp.split
@@ -141,7 +141,7 @@ def build_input(spec: GraphSpec, *, steps: Optional[int] = None, input_file=None
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     file = input_file if input_file is not None else (spec.input.file if spec.input.source == "array" else None)
     if file is None and spec.input.source == "external":
-        where = str(spec.path) if spec.path else spec.name
+        where = spec.where
         raise GraphSpecError(f"{where}: input.source: the graph's input is external (it fixes only the width, "
                              f"{spec.input.size}); pass a (T, B, {spec.input.size}) array with --input FILE.npy")
     if file is not None:

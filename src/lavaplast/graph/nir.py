@@ -96,10 +96,6 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(path)}.hidden.npz")
 
 
-def _where(spec: GraphSpec) -> str:
-    return str(spec.path) if spec.path else spec.name
-
-
 def _refuse(where: str, field: str, problem: str):
     raise GraphSpecError(f"{where}: {field}: {problem}")
 
@@ -132,7 +128,7 @@ def _nearest_exportable(beta: float) -> Optional[float]:
 
 
 def _check_exportable(spec: GraphSpec) -> None:
-    where = _where(spec)
+    where = spec.where
     for i, pop in enumerate(spec.populations):
         if pop.neuron != "lif":
             _refuse(where, f"populations[{i}].neuron", f"{pop.name!r} has {pop.neuron!r} neurons, which NIR cannot "
@@ -153,7 +149,7 @@ def _export(spec: GraphSpec) -> tuple[nir.NIRGraph, dict]:
 
     spec = validate(spec)
     _check_exportable(spec)
-    where = _where(spec)
+    where = spec.where
     weights = hidden_weights(spec)
     names = [p.name for p in spec.populations]
     nodes = {INPUT_NAME: nir.Input(input_type={"input": np.array([spec.input.size])})}

@@ -276,6 +276,11 @@ class GraphSpec:
     equilibrium: Optional[EquilibriumSpec] = None
     path: Optional[Path] = None
 
+    @property
+    def where(self) -> str:
+        """How messages name the graph: its file, or its name."""
+        return str(self.path) if self.path else self.name
+
     def population(self, name: str) -> Population:
         """The population called ``name``."""
         for pop in self.populations:

@@ -83,7 +83,7 @@ def lif_rate_torch(current: torch.Tensor, beta: float, threshold: float) -> torc
 
 
 def _check_graph(spec: GraphSpec) -> None:
-    where = str(spec.path) if spec.path else spec.name
+    where = spec.where
     for i, pop in enumerate(spec.populations):
         if pop.neuron != "lif":
             raise ValueError(f"{where}: populations[{i}].neuron: the rate trainer trains 'lif' populations only, "

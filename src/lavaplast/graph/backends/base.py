@@ -52,14 +52,9 @@ class GraphRun:
         return {name: float(c) / max(self.samples, 1) for name, c in self.counts.items()}
 
 
-def where(spec: GraphSpec) -> str:
-    """How error messages name the graph: its file, or its name."""
-    return str(spec.path) if spec.path else spec.name
-
-
 def unsupported(spec: GraphSpec, field_path: str, problem: str) -> ValueError:
     """A ``ValueError`` naming the graph and the spec field a backend cannot run."""
-    return ValueError(f"{where(spec)}: {field_path}: {problem}")
+    return ValueError(f"{spec.where}: {field_path}: {problem}")
 
 
 def hidden_weights(spec: GraphSpec) -> list[np.ndarray]:
