@@ -138,8 +138,9 @@ def _check_same_config(saved: dict, config: ContinualConfig, source: Path) -> No
 _CHECKPOINT_KEYS = {"config", "model", "optimizer", "ewc", "bn_saved", "history", "task", "epoch", "elapsed"}
 
 
-def _load_checkpoint(path: Path) -> dict:
-    hint = "delete it, start over with --overwrite, or use another --out"
+def load_checkpoint(path: Path, hint: str = "delete it, start over with --overwrite, or use another --out") -> dict:
+    """The checkpoint of a continual-learning run; a damaged or foreign file is a one-line
+    ``ValueError`` naming it and ending with ``hint`` (what the user can do)."""
     try:
         ckpt = torch.load(path, weights_only=False)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
@@ -198,7 +199,7 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
             log(f"{out_dir} holds a finished run; nothing to resume. Its saved results are reported.")
             return saved
         if ckpt_path.exists():
-            ckpt = _load_checkpoint(ckpt_path)
+            ckpt = load_checkpoint(ckpt_path)
             _check_same_config(ckpt["config"], config, ckpt_path)
         else:
             log(f"no {CHECKPOINT} in {out_dir}: nothing to resume, starting a fresh run")

@@ -31,6 +31,8 @@ from typing import Optional
 
 import numpy as np
 
+from lavaplast.core import check_int
+
 from lavaplast.graph.spec import (
     Connection,
     GraphSpec,
@@ -69,9 +71,7 @@ def weights_path(graph: str | os.PathLike) -> Path:
 
 def load_run(run_dir: str | os.PathLike) -> dict:
     """The checkpoint of a finished ``lavaplast continual`` run; a ``ValueError`` (one line) otherwise."""
-    import torch
-
-    from lavaplast.experiments.continual import _CHECKPOINT_KEYS
+    from lavaplast.experiments.continual import load_checkpoint
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -84,15 +84,7 @@ def load_run(run_dir: str | os.PathLike) -> dict:
     if not results_path.is_file():
         raise ValueError(f"{run_dir} holds an unfinished run (no {RESULTS}): finish it with "
                          "'lavaplast continual ... --resume' before deploying it")
-    try:
-        # The checkpoint holds plain dicts and tensors, but was pickled whole by save_torch.
-        ckpt = torch.load(ckpt_path, weights_only=False)
-    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
-        raise ValueError(f"{ckpt_path} cannot be read ({type(err).__name__}: {err}); it is truncated or not a "
-                         "checkpoint of 'lavaplast continual'") from None
-    if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= set(ckpt):
-        raise ValueError(f"{ckpt_path} is not a checkpoint of 'lavaplast continual'")
-    return ckpt
+    return load_checkpoint(ckpt_path, hint="deploy the folder of a finished 'lavaplast continual' run")
 
 
 def deploy_run(
@@ -125,9 +117,7 @@ def deploy_run(
     wpath = weights_path(to)
     if to.suffix != ".toml":
         raise ValueError(f"--to {to}: expected a graph file name ending in .toml")
-    if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 2:
-        raise ValueError(f"calibration must be an integer >= 2 (images to freeze BatchNorm statistics), "
-                         f"got {calibration!r}")
+    calibration = check_int("calibration (images that freeze BatchNorm statistics)", calibration, 2)
     existing = [str(p) for p in (to, wpath) if p.exists()]
     if existing and not overwrite:
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
