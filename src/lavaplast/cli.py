@@ -265,11 +265,8 @@ def _load_graph_file(path: Path):
     from lavaplast.graph.spec import load_graph
 
     if path.suffix == ".nir":
-        try:
-            from lavaplast.graph.nir import read_nir
-        except ImportError as err:
-            raise ValueError(f"{path}: reading .nir graphs needs lavaplast.graph.nir, which cannot be imported "
-                             f"({err})") from None
+        from lavaplast.graph.nir import read_nir
+
         return read_nir(path)
     return load_graph(path)
 
@@ -365,7 +362,8 @@ def _add_nir(sub) -> None:
     i.add_argument("nir", help="NIR file (.nir)")
     i.add_argument("--to", required=True, help="graph file to write (.toml); <nir stem>.weights.npz goes beside it")
     i.add_argument("--input", default=None,
-                   help="a (T, B, n_in) .npy array for the graph's input (default: a silent placeholder array)")
+                   help="a (T, B, n_in) .npy array for the graph's input (default: none; every "
+                        "'lavaplast run' then passes --input)")
 
 
 def _run_export(args) -> int:
@@ -397,7 +395,8 @@ def _run_import(args) -> int:
     spec = read_nir(args.nir, weights_dir=to.resolve().parent, input=inp)
     write_graph_toml(spec, to)
     print(describe(spec))
-    print(f"wrote {to} (weights: {spec.connections[0].weights.file}; input: {spec.input.file})")
+    given = spec.input.file if spec.input.source == "array" else "external (lavaplast run --input FILE.npy)"
+    print(f"wrote {to} (weights: {spec.connections[0].weights.file}; input: {given})")
     return 0
 
 

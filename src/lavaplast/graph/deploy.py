@@ -32,7 +32,6 @@ from typing import Optional
 import numpy as np
 
 from lavaplast.core import check_int
-
 from lavaplast.graph.spec import (
     Connection,
     GraphSpec,
