@@ -9,7 +9,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from lavaplast.core.validate import check_int, check_meta, check_number, check_optional_int, check_positive
+from lavaplast.core import check_beta, check_steps
+from lavaplast.core.validate import check_int, check_meta, check_optional_int, check_positive
 from lavaplast.data import make_tasks
 from lavaplast.outputs import run_folder, write_json
 from lavaplast.reference.ep import BinaryEPNetwork
@@ -49,8 +50,8 @@ def run_binary_ep_sequence(
     metas = [check_meta(m, f"metas[{i}]") for i, m in enumerate(metas)]
     n_tasks = check_int("n_tasks", n_tasks)
     hidden = [check_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
-    T1, T2 = check_int("T1", T1), check_int("T2", T2)
-    beta = check_number("beta", beta)
+    T1, T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
+    beta = check_beta(beta)
     lr, bias_lr = check_positive("lr", lr), check_positive("bias_lr", bias_lr)
     batch, epochs = check_int("batch", batch), check_int("epochs", epochs)
     train_limit = check_optional_int("train_limit", train_limit)

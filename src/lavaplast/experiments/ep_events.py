@@ -17,11 +17,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from lavaplast.core import ep_window
+from lavaplast.core import check_beta, check_steps, ep_window
 from lavaplast.core.validate import (
     check_int,
     check_nonnegative,
-    check_number,
     check_optional_int,
     check_positive,
     per_layer,
@@ -65,8 +64,8 @@ def run_event_sweep(
         raise ValueError(f"thresholds must be a non-empty list of numbers >= 0, got {thresholds!r}")
     thresholds = [check_nonnegative(f"thresholds[{i}]", t) for i, t in enumerate(thresholds)]
     hidden = [check_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
-    T1, T2 = check_int("T1", T1), check_int("T2", T2)
-    beta = check_number("beta", beta)
+    T1, T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
+    beta = check_beta(beta)
     lrs = per_layer("lrs", lrs, len(hidden) + 1, check_positive)
     batch, epochs = check_int("batch", batch), check_int("epochs", epochs)
     train_limit = check_optional_int("train_limit", train_limit)
