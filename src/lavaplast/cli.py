@@ -284,11 +284,9 @@ def _run_graph(args) -> int:
         if args.samples < 1:
             raise ValueError(f"--samples must be >= 1, got {args.samples}")
         spec = spec.replace(input=dataclasses.replace(spec.input, samples=args.samples))
-    backend = args.backend or spec.backends[0]
-    if backend not in spec.backends:
-        raise ValueError(f"{args.graph}: backends: this graph declares {', '.join(spec.backends)}, "
-                         f"not {backend!r}")
-    from lavaplast.graph.backends import run_graph
+    from lavaplast.graph.backends import check_backend, run_graph
+
+    backend = check_backend(spec, args.backend)
     from lavaplast.graph.backends.report import OUTPUTS, summary, write_outputs
     from lavaplast.graph.inputs import build_input
 

@@ -53,10 +53,10 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from lavaplast.graph.backends import run_graph
+from lavaplast.graph.backends import check_backend, run_graph
 from lavaplast.graph.backends.base import GraphRun, is_learning_graph
 from lavaplast.graph.inputs import GraphInput, build_input
-from lavaplast.graph.spec import BACKENDS, INPUT_NAME, GraphSpec
+from lavaplast.graph.spec import INPUT_NAME, GraphSpec
 from lavaplast.outputs import RunFolderError, run_folder, save_figure, write_json, write_text
 from lavaplast.progress import progress_bar
 
@@ -81,10 +81,7 @@ def check_request(spec: GraphSpec, backends: Optional[Sequence[str]] = None,
     if not backends:
         raise ValueError("backends: name at least one backend")
     for b in backends:
-        if b not in BACKENDS:
-            raise ValueError(f"unknown backend {b!r}; expected one of {', '.join(BACKENDS)}")
-        if b not in spec.backends:
-            raise ValueError(f"{spec.where}: backends: this graph declares {', '.join(spec.backends)}, not {b!r}")
+        check_backend(spec, b)
     backends = tuple(dict.fromkeys(backends))
     steps = tuple(DEFAULT_STEPS if steps is None else steps)
     bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1]
