@@ -117,9 +117,10 @@ def test_snntorch_export_imports_and_runs_on_lava_spike_for_spike(tmp_path, no_l
     assert [p.params["beta"] for p in spec.populations] == [0.5, 0.5]
     assert [p.params["threshold"] for p in spec.populations] == [1.0, 2.0]
     assert [c.quantizer for c in spec.connections] == ["binary", "binary"]
-    with np.load(tmp_path / "snn.weights.npz") as archive:
-        for c, w in zip(spec.connections, weights):
-            np.testing.assert_array_equal(archive[c.weights.key], w)
+    for c, w in zip(spec.connections, weights):
+        assert c.weights.init == "array"
+        np.testing.assert_array_equal(c.weights.values, w)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snn.nir"]  # reading writes nothing
 
     x = (rng.random((T, 5, 12)) < 0.4).astype(np.float64)
     L = len(spec.populations)
@@ -162,7 +163,7 @@ def test_export_import_export_gives_an_identical_file(tmp_path):
     spec = _spec(pops=(("hidden", 8, 0.9, 1.3), ("out", 4, 0.3, 0.7)), quantizers=("ternary", "binary"))
     a = lnir.write_nir(spec, tmp_path / "a.nir")
     (tmp_path / "w").mkdir()
-    back = lnir.read_nir(a, weights_dir=tmp_path / "w")
+    back = lnir.read_nir(a)
     b = lnir.write_nir(back, tmp_path / "b.nir")
     assert a.read_bytes() == b.read_bytes()
     with np.load(lnir.sidecar_path(a)) as sa, np.load(lnir.sidecar_path(b)) as sb:
@@ -178,8 +179,13 @@ def test_export_import_export_gives_an_identical_file(tmp_path):
     assert back.name == spec.name
 
     toml = lnir.write_graph_toml(back, tmp_path / "w" / "g.toml")
-    assert load_graph(toml) == dataclasses.replace(back, path=toml)
-    assert 'file = "a.weights.npz"' in toml.read_text()  # relative to the graph file
+    loaded = load_graph(toml)
+    assert loaded.populations == back.populations and loaded.input == back.input
+    assert [c.weights.init for c in back.connections] == ["array", "array"]
+    assert [(c.weights.init, c.weights.key) for c in loaded.connections] == [("file", "hidden"), ("file", "out")]
+    for w0, w1 in zip(hidden_weights(back), hidden_weights(loaded)):
+        np.testing.assert_array_equal(w0, w1)
+    assert 'file = "g.weights.npz"' in toml.read_text()  # beside the graph, relative to it
 
 
 def test_graph_toml_round_trips_the_shipped_graph(tmp_path):
@@ -278,7 +284,7 @@ def _graph(*nodes, input_shape=(4,), edges=None, metadata=None):
 
 
 def _import(graph, tmp_path):
-    return lnir.nir_to_graph(graph, "g", weights_file=tmp_path / "g.weights.npz", where="g.nir")
+    return lnir.nir_to_graph(graph, "g", where="g.nir")
 
 
 W = np.ones((3, 4))
@@ -399,7 +405,7 @@ def test_cli_export_and_import(tmp_path, capsys):
     (tmp_path / "g").mkdir()
     assert main(["import", str(tmp_path / "m.nir"), "--to", str(tmp_path / "g" / "g.toml"), "--input", str(x)]) == 0
     spec = load_graph(tmp_path / "g" / "g.toml")
-    assert spec.input.file == x and (tmp_path / "g" / "m.weights.npz").is_file()
+    assert spec.input.file == x and (tmp_path / "g" / "g.weights.npz").is_file()
     orig = load_graph("processes/spiking_classifier.toml")
     assert [(p.name, p.params) for p in spec.populations] == [(p.name, p.params) for p in orig.populations]
     capsys.readouterr()
@@ -423,3 +429,16 @@ def test_an_imported_graph_runs_on_the_input_each_run_supplies(tmp_path, capsys)
     assert main(["run", str(tmp_path / "g.toml"), "--input", str(tmp_path / "x.npy"), "--out",
                  str(tmp_path / "r2")]) == 0
     assert (tmp_path / "r2" / "spikes.npz").is_file()
+
+
+def test_running_a_nir_file_writes_nothing_beside_it(tmp_path, capsys):
+    models = tmp_path / "models"
+    models.mkdir()
+    assert main(["export", "processes/spiking_classifier.toml", "--to", str(models / "m.nir")]) == 0
+    before = sorted(p.name for p in models.iterdir())
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((5, 3, 64)) < 0.5).astype(float))
+    assert main(["run", str(models / "m.nir"), "--input", str(tmp_path / "x.npy"), "--backend", "snntorch",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert sorted(p.name for p in models.iterdir()) == before == ["m.nir", "m.nir.hidden.npz"]
+    with np.load(tmp_path / "r" / "spikes.npz") as spikes:
+        assert spikes["hidden"].shape[1:] == (3, 32)

@@ -358,7 +358,7 @@ def _add_nir(sub) -> None:
     e.add_argument("--to", required=True, help="NIR file to write (.nir)")
     i = sub.add_parser("import", help="read a NIR file into a graph file (+ its weights beside it)")
     i.add_argument("nir", help="NIR file (.nir)")
-    i.add_argument("--to", required=True, help="graph file to write (.toml); <nir stem>.weights.npz goes beside it")
+    i.add_argument("--to", required=True, help="graph file to write (.toml); <graph stem>.weights.npz goes beside it")
     i.add_argument("--input", default=None,
                    help="a (T, B, n_in) .npy array for the graph's input (default: none; every "
                         "'lavaplast run' then passes --input)")
@@ -377,7 +377,7 @@ def _run_import(args) -> int:
     import numpy as np
 
     from lavaplast.graph.nir import read_nir, write_graph_toml
-    from lavaplast.graph.spec import InputSpec, describe
+    from lavaplast.graph.spec import InputSpec, describe, weights_path
 
     to = Path(args.to)
     inp = None
@@ -390,11 +390,11 @@ def _run_import(args) -> int:
         if len(shape) != 3:
             raise ValueError(f"--input {args.input}: array has shape {shape}, expected (T, B, n_in)")
         inp = InputSpec(size=shape[2], source="array", file=Path(args.input).resolve())
-    spec = read_nir(args.nir, weights_dir=to.resolve().parent, input=inp)
+    spec = read_nir(args.nir, input=inp)
     write_graph_toml(spec, to)
     print(describe(spec))
     given = spec.input.file if spec.input.source == "array" else "external (lavaplast run --input FILE.npy)"
-    print(f"wrote {to} (weights: {spec.connections[0].weights.file}; input: {given})")
+    print(f"wrote {to} (weights: {weights_path(to)}; input: {given})")
     return 0
 
 

@@ -41,6 +41,7 @@ from lavaplast.graph.spec import (
     RunSpec,
     WeightsSpec,
     read_neuron_file,
+    weights_path,
 )
 
 CHECKPOINT = "checkpoint.pt"
@@ -60,12 +61,6 @@ class Deployed:
     task: int
     task_name: str
     calibration: int
-
-
-def weights_path(graph: str | os.PathLike) -> Path:
-    """The weights file written beside a deployed graph: ``<stem>.weights.npz``."""
-    graph = Path(graph)
-    return graph.with_name(f"{graph.stem}.weights.npz")
 
 
 def load_run(run_dir: str | os.PathLike) -> dict:

@@ -57,6 +57,7 @@ This module does not import Lava (the ``lavaplast.graph`` package's
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -80,6 +81,7 @@ from lavaplast.graph.spec import (
     ReadoutSpec,
     WeightsSpec,
     validate,
+    weights_path,
 )
 
 DT = 1e-4
@@ -372,14 +374,13 @@ def _population_name(node_name: str, taken: set, k: int) -> str:
     return name
 
 
-def nir_to_graph(nir_graph: nir.NIRGraph, name: str, *, weights_file: str | os.PathLike,
-                 input: Optional[InputSpec] = None, hidden: Optional[dict] = None,
+def nir_to_graph(nir_graph: nir.NIRGraph, name: str, *, input: Optional[InputSpec] = None, hidden: Optional[dict] = None,
                  where: str = "<nir graph>", description: str = "") -> GraphSpec:
     """A :class:`~lavaplast.graph.spec.GraphSpec` of ``lif`` populations from a NIR chain (see the module docstring).
 
-    The effective weights go to ``weights_file`` (``.npz``, one array per
-    population that a connection feeds, under its name), which the spec's
-    ``weights = { file, key }`` point at. ``hidden`` (the arrays of a
+    The weights stay in memory (``WeightsSpec.from_array``): nothing is
+    written, so running a ``.nir`` file leaves its folder as it was;
+    :func:`write_graph_toml` writes them to a file beside the graph. ``hidden`` (the arrays of a
     sidecar) supplies hidden weights and quantizers; without it the hidden
     weights are the NIR weights, with the binary quantizer when they are all
     ``+-1`` and the ternary one otherwise. ``input`` (of the same size)
@@ -406,8 +407,7 @@ def nir_to_graph(nir_graph: nir.NIRGraph, name: str, *, weights_file: str | os.P
         _refuse(where, _node_field(order[0], in_node, "shape"), f"is {shape.tolist()}, expected one dimension "
                 "(n_in,); export from snnTorch with ignore_dims=[0] to drop the batch dimension")
     n_in = int(shape[0])
-    weights_file = Path(weights_file).resolve()
-    pops, conns, arrays, taken = [], [], {}, set()
+    pops, conns, taken = [], [], set()
     pre, size = INPUT_NAME, n_in
     body = order[1:-1]
     for k in range(len(body) // 2):
@@ -435,28 +435,24 @@ def nir_to_graph(nir_graph: nir.NIRGraph, name: str, *, weights_file: str | os.P
             _refuse(where, "sidecar" if hidden is not None else _node_field(syn_name, nodes[syn_name], "weight"),
                     f"the hidden weights of {syn_name!r} quantize ({quantizer}) to other weights than the NIR "
                     "file holds")
-        arrays[pop_name] = w_h
         pops.append(Population(name=pop_name, size=n, neuron="lif", params=params))
         conns.append(Connection(pre=pre, post=pop_name, quantizer=quantizer, ternary_threshold=threshold,
-                                weights=WeightsSpec(init="file", file=weights_file, key=pop_name)))
+                                weights=WeightsSpec.from_array(w_h)))
         pre, size = pop_name, n
     if input is None:
         input = InputSpec(size=n_in, source="external")
     elif input.size != n_in:
         _refuse(where, "input.size", f"the NIR graph takes {n_in} inputs, the given input has {input.size}")
-    save_npz(weights_file, **arrays)
     spec = GraphSpec(name=name, input=input, populations=tuple(pops), connections=tuple(conns),
                      readout=ReadoutSpec(population=pops[-1].name, kind="spike_count"),
                      backends=("lava", "snntorch"), description=description)
     return validate(spec)
 
 
-def read_nir(path: str | os.PathLike, *, weights_dir: Optional[str | os.PathLike] = None,
-             input: Optional[InputSpec] = None) -> GraphSpec:
+def read_nir(path: str | os.PathLike, *, input: Optional[InputSpec] = None) -> GraphSpec:
     """Import a NIR file as a :class:`~lavaplast.graph.spec.GraphSpec` (see :func:`nir_to_graph`).
 
-    The weights are written to ``<weights_dir>/<stem>.weights.npz``
-    (``weights_dir`` defaults to the NIR file's folder); the sidecar
+    The weights stay in memory (nothing is written); the sidecar
     ``<path>.hidden.npz``, when present, supplies the hidden weights. The
     graph is named after the name the file records, else its stem.
     """
@@ -471,8 +467,7 @@ def read_nir(path: str | os.PathLike, *, weights_dir: Optional[str | os.PathLike
     if not isinstance(graph, nir.NIRGraph):
         raise GraphSpecError(f"{where}: holds a single {type(graph).__name__} node, not a graph")
     name = str((graph.metadata or {}).get("name", "")) or path.stem
-    folder = Path(weights_dir) if weights_dir is not None else path.parent
-    return nir_to_graph(graph, name, weights_file=folder / f"{path.stem}.weights.npz", input=input,
+    return nir_to_graph(graph, name, input=input,
                         hidden=_sidecar(sidecar_path(path), where), where=where,
                         description=f"Imported from the NIR file {path.name}.")
 
@@ -566,10 +561,20 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
 def write_graph_toml(spec: GraphSpec, path: str | os.PathLike) -> Path:
     """Write ``spec`` as a graph file ``path`` that :func:`~lavaplast.graph.spec.load_graph` reads back equal.
 
-    Every field is written out; weights and input files under the graph
+    Every field is written out; in-memory weights (``init = "array"``) are
+    written to ``<graph stem>.weights.npz`` beside it, one array per
+    population under its name. Weights and input files under the graph
     file's folder are referred to relative to it, others by absolute path.
     Returns ``path``.
     """
     path = Path(path)
-    text = graph_toml(validate(spec), path.resolve().parent)
-    return write_text(path, text)
+    spec = validate(spec)
+    arrays = {c.post: c.weights.values for c in spec.connections if c.weights.init == "array"}
+    if arrays:
+        # In-memory weights (an imported NIR file, a graph built in Python) go to a file beside the graph.
+        wfile = weights_path(path).resolve()
+        conns = tuple(dataclasses.replace(c, weights=WeightsSpec(init="file", file=wfile, key=c.post))
+                      if c.post in arrays else c for c in spec.connections)
+        save_npz(wfile, **arrays)
+        spec = dataclasses.replace(spec, connections=conns)
+    return write_text(path, graph_toml(spec, path.resolve().parent))

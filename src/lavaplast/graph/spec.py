@@ -195,14 +195,25 @@ class NeuronFile:
 
 @dataclass(frozen=True)
 class WeightsSpec:
-    """Initial hidden weights: ``uniform`` in ``[-scale, scale]`` drawn with ``seed``,
-    or ``file`` (``.npy``, or ``.npz`` with ``key``), shape ``(post, pre)``."""
+    """Initial hidden weights, shape ``(post, pre)``: ``uniform`` in ``[-scale, scale]``
+    drawn with ``seed``, ``file`` (``.npy``, or ``.npz`` with ``key``), or ``array``:
+    ``values`` held in memory (a graph built in Python, or imported from NIR
+    without writing files; :func:`~lavaplast.graph.nir.write_graph_toml`
+    writes such weights to a file next to the graph)."""
 
     init: str = "uniform"
     scale: float = 0.05
     seed: int = 0
     file: Optional[Path] = None
     key: Optional[str] = None
+    values: Optional[np.ndarray] = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_array(cls, values) -> "WeightsSpec":
+        """In-memory weights (a float64 copy, read-only so that no backend changes the spec)."""
+        arr = np.array(values, dtype=np.float64)
+        arr.flags.writeable = False
+        return cls(init="array", values=arr)
 
 
 @dataclass(frozen=True)
@@ -551,8 +562,11 @@ def _check_structure(spec: GraphSpec, where: str) -> GraphSpec:
         expected_pre = pop.name
     ordered = tuple(spec.connections[incoming[p.name]] for p in spec.populations)
     for i, c in enumerate(spec.connections):
+        shape = (sizes[c.post], sizes[c.pre])
         if c.weights.init == "file":
-            _check_weights_file(where, f"connections[{i}].weights", c.weights, (sizes[c.post], sizes[c.pre]))
+            _check_weights_file(where, f"connections[{i}].weights", c.weights, shape)
+        elif c.weights.init == "array":
+            _check_weights_array(where, f"connections[{i}].weights", c.weights.values, shape)
     neurons = {p.neuron for p in spec.populations}
     ep = "ep" in neurons
     if ep and neurons != {"ep"}:
@@ -602,6 +616,15 @@ def _check_weights_file(where: str, path: str, w: WeightsSpec, shape: tuple) -> 
               "(post, pre)")
 
 
+def _check_weights_array(where: str, path: str, values, shape: tuple) -> None:
+    if values is None or np.shape(values) != tuple(shape):
+        _fail(where, f"{path}.values", f"expected in-memory weights of shape {tuple(shape)} (post, pre), got "
+              f"{None if values is None else np.shape(values)}")
+    if not np.isfinite(values).all():
+        _fail(where, f"{path}.values", f"holds {int((~np.isfinite(values)).sum())} NaN or infinite values; "
+              "expected finite numbers")
+
+
 def _check_input_file(where: str, inp: InputSpec) -> None:
     if not inp.file.is_file():
         _fail(where, "input.file", f"input file {str(inp.file)!r} does not exist")
@@ -638,7 +661,9 @@ def load_graph(path: str | os.PathLike) -> GraphSpec:
 
 
 def load_weights(w: WeightsSpec, shape: tuple, seed_offset: int = 0) -> np.ndarray:
-    """The initial hidden weights of a connection, ``shape`` = ``(post, pre)``, float64."""
+    """The initial hidden weights of a connection, ``shape`` = ``(post, pre)``, float64 (a fresh array)."""
+    if w.init == "array":
+        return np.array(w.values, dtype=np.float64)
     if w.init == "file":
         if w.file.suffix == ".npz":
             with np.load(w.file) as archive:
@@ -646,6 +671,12 @@ def load_weights(w: WeightsSpec, shape: tuple, seed_offset: int = 0) -> np.ndarr
         return np.asarray(np.load(w.file), dtype=np.float64)
     rng = np.random.default_rng([w.seed, seed_offset])
     return rng.uniform(-w.scale, w.scale, size=shape)
+
+
+def weights_path(graph: str | os.PathLike) -> Path:
+    """The weights file written beside a graph file: ``<stem>.weights.npz``."""
+    graph = Path(graph)
+    return graph.with_name(f"{graph.stem}.weights.npz")
 
 
 def describe(spec: GraphSpec) -> str:
