@@ -107,3 +107,26 @@ def test_cli_onchip_runs(tmp_path, capsys):
                 "--out", str(tmp_path), "--no-progress"])
     assert code == 0
     assert "final accuracy per task" in capsys.readouterr().out
+
+
+def test_the_learner_is_described_by_a_graph_spec_that_reads_back_as_its_state(tmp_path):
+    from lavaplast.graph.backends.learning import local_state
+    from lavaplast.graph.binary_network import onchip_spec
+    from lavaplast.graph.nir import write_graph_toml
+    from lavaplast.graph.spec import load_graph
+
+    state = init_local_mlp([64, 12, 10], meta=[1.5, 0.5], lr=0.03, weight_decay=1e-4, loss="mse", seed=4)
+    state.betas, state.eps = (0.8, 0.99), 1e-6
+    spec = onchip_spec(state)
+    assert [p.neuron for p in spec.populations] == ["sign", "error"] and spec.run.learning
+    # Written as a graph file (weights beside it) and read back, it gives the same network.
+    loaded = load_graph(write_graph_toml(spec, tmp_path / "learner.toml"))
+    back = local_state(loaded)
+    for name in ("hidden", "gain", "bias"):
+        for a, b in zip(getattr(state, name), getattr(back, name)):
+            np.testing.assert_array_equal(a, b)
+    assert (back.meta, back.lr, back.betas, back.eps, back.weight_decay, back.loss) == \
+        ([1.5, 0.5], 0.03, (0.8, 0.99), 1e-6, 1e-4, "mse")
+    # The spec holds a copy: training the state later does not change it.
+    state.hidden[0][:] = 0
+    assert np.abs(spec.connections[0].weights.values).max() > 0

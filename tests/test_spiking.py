@@ -125,3 +125,19 @@ def test_bad_twin_input():
         twin(np.zeros((5, 2, 3)))
     with pytest.raises(ValueError, match="n_steps"):
         twin(np.zeros((5, 2, 4)), n_steps=0)
+
+
+def test_its_graph_spec_runs_the_same_on_every_backend_of_graph_files(digit_spikes):
+    from lavaplast.graph.backends import run_graph
+    from lavaplast.graph.inputs import GraphInput
+
+    weights = _weights([64, 16, 10], seed=3)
+    net = LavaSpikingBinaryMLP(weights, beta=[0.8, 0.9], threshold=THRESHOLD, batch=B, timeout=60)
+    spec = net.spec
+    assert [p.params["beta"] for p in spec.populations] == [0.8, 0.9]
+    trains, counts = net.run(digit_spikes)
+    inputs = GraphInput(data=digit_spikes, values=digit_spikes.mean(0), labels=None, source="test")
+    twin = run_graph(spec, inputs, "snntorch")
+    for name, lava_spk in zip(["layer1", "layer2"], trains):
+        np.testing.assert_array_equal(twin.records[name], lava_spk)
+    np.testing.assert_array_equal(twin.readout, counts)

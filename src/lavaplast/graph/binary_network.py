@@ -1,17 +1,17 @@
 """A multi-layer binary network that learns on chip, as a Lava process graph.
 
-Training graph (one per call to :meth:`LavaBinaryMLP.train`)::
+:class:`LavaBinaryMLP` is a thin layer over the graph specification: it
+describes its :class:`~lavaplast.reference.local_bnn.LocalMLPState` as a
+:class:`~lavaplast.graph.spec.GraphSpec` (:func:`onchip_spec`) and runs the
+graphs that :func:`lavaplast.graph.backends.lava.onchip_training_graph`
+(learning) and :func:`~lavaplast.graph.backends.lava.pipelined_chain_graph`
+(inference) build from it, the same builders that run graph files.
 
-    BatchSource --s_out--> BinaryDense_1 --> SignNeuron_1 --> BinaryDense_2 --> ... --> ErrorNeuron
-         \\--target_out-------------------------------------------------------------------^   |
-    every SignNeuron_l gets ErrorNeuron.err_out on fb_in (fixed random feedback)  <-----------/
-    and returns its local error to BinaryDense_l.err_in; BinaryDense_L gets err_out directly.
-
-Each batch is held for ``L + 1`` steps (``L`` weight layers, one step of
-synaptic delay each); at the last step of the window every layer holds the
-batch's input and error together and learns (``lrn`` phase of that step
-only). Targets and errors travel only on that step. Hidden weights and Adam moments stay in the processes for the whole
-call and come back in bulk through shared memory.
+Each batch is held for ``L + 1`` steps while learning (``L`` weight layers,
+one step of synaptic delay each); at the window's last step every layer
+holds the batch's input and error together and learns. Hidden weights and
+Adam moments stay in the processes for the whole call and come back in bulk
+through shared memory.
 """
 
 from __future__ import annotations
@@ -22,17 +22,53 @@ from typing import Optional
 import numpy as np
 
 from lavaplast.core import check_finite_array, check_int, check_labels, check_positive
-from lavaplast.proc import (
-    BatchSink,
-    BatchSource,
-    BinaryDense,
-    ErrorNeuron,
-    LavaSession,
-    SharedArray,
-    SignNeuron,
-    sim_config,
-)
+from lavaplast.proc import LavaSession, SharedArray, sim_config
 from lavaplast.reference.local_bnn import LocalMLPState
+
+
+def onchip_spec(state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0, name: str = "onchip"):
+    """The :class:`~lavaplast.graph.spec.GraphSpec` of an on-chip learner: ``sign`` hidden populations,
+    an ``error`` output, ``metaplastic`` connections, the state's weights held in memory.
+
+    Gains, biases, ``meta``, ``lr``, Adam's ``betas``/``eps``, weight decay
+    and the loss come from ``state``; the feedback matrices are not part of
+    a specification (a graph file draws them with ``run.seed``) and travel
+    with the state. The input is external: the caller supplies the data.
+    """
+    from lavaplast.graph.spec import (
+        Connection,
+        GraphSpec,
+        InputSpec,
+        LearningSpec,
+        Population,
+        ReadoutSpec,
+        RunSpec,
+        WeightsSpec,
+        validate,
+    )
+
+    L = len(state.hidden)
+    pops, conns = [], []
+    for l in range(L):
+        last = l == L - 1
+        name_l = "output" if last else f"hidden{l + 1}"
+        params = dict(gain=state.gain[l].tolist(), bias=state.bias[l].tolist())
+        if last:
+            params["loss"] = state.loss
+        else:
+            params["output"] = "sign"
+        pops.append(Population(name=name_l, size=state.sizes[l + 1], neuron="error" if last else "sign",
+                               params=params))
+        conns.append(Connection(pre=pops[-2].name if l else "input", post=name_l,
+                                weights=WeightsSpec.from_array(state.hidden[l]),
+                                learning=LearningSpec(rule="metaplastic", meta=float(state.meta[l]),
+                                                      lr=float(state.lr), betas=tuple(state.betas),
+                                                      eps=float(state.eps), weight_decay=float(state.weight_decay))))
+    spec = GraphSpec(name=name, input=InputSpec(size=state.sizes[0], source="external"), populations=tuple(pops),
+                     connections=tuple(conns), readout=ReadoutSpec(population="output", kind="logits"),
+                     run=RunSpec(batch=batch, learning=True, timeout=timeout),
+                     description="An on-chip metaplastic learner (LavaBinaryMLP).")
+    return validate(spec)
 
 
 class LavaBinaryMLP:
@@ -58,6 +94,11 @@ class LavaBinaryMLP:
     @property
     def n_layers(self) -> int:
         return len(self.state.hidden)
+
+    @property
+    def spec(self):
+        """The graph specification of :attr:`state` as it is now (see :func:`onchip_spec`)."""
+        return onchip_spec(self.state, batch=self.batch, timeout=self.timeout)
 
     @property
     def window(self) -> int:
@@ -110,30 +151,12 @@ class LavaBinaryMLP:
         if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
             raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
                              f"batch={self.batch}, got length {len(order)}")
-        s, B, K, L = self.state, self.batch, self.window, self.n_layers
-        n_classes = s.sizes[-1]
+        from lavaplast.graph.backends.lava import onchip_training_graph
+
+        s, B, K = self.state, self.batch, self.window
         readouts = [SharedArray(w.shape) for w in s.hidden]
         try:
-            src = BatchSource(data=x, labels=y, n_classes=n_classes, batch=B, hold=K, order=order)
-            schedule = dict(learn_every=K, learn_offset=0)
-            out = ErrorNeuron(shape=(B, n_classes), gain=s.gain[-1], bias=s.bias[-1], loss=s.loss, **schedule)
-            src.target_out.connect(out.target_in)
-            prev = src.s_out
-            for l in range(L):
-                dense = BinaryDense(hidden_weights=s.hidden[l], batch=B, learning="local", meta=s.meta[l],
-                                    lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay,
-                                    readout=readouts[l].spec, **schedule)
-                prev.connect(dense.s_in)
-                if l < L - 1:
-                    neuron = SignNeuron(shape=(B, s.sizes[l + 1]), gain=s.gain[l], bias=s.bias[l],
-                                        feedback=s.feedback[l], **schedule)
-                    dense.a_out.connect(neuron.a_in)
-                    neuron.err_out.connect(dense.err_in)
-                    out.err_out.connect(neuron.fb_in)
-                    prev = neuron.s_out
-                else:
-                    dense.a_out.connect(out.a_in)
-                    out.err_out.connect(dense.err_in)
+            src = onchip_training_graph(self.spec, s.feedback, x, y, order, B, readouts)
             steps = len(order) // B * K
             self._run(src, steps, "on-chip training", first=K)
             for l, r in enumerate(readouts):
@@ -146,23 +169,15 @@ class LavaBinaryMLP:
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Network outputs for ``x`` (N, n_in), computed by an inference graph (pipelined: one batch per step)."""
         x, _ = self._check_inputs(x)
+        from lavaplast.graph.backends.lava import pipelined_chain_graph
+
         s, B, L = self.state, self.batch, self.n_layers
         n_windows = -(-len(x) // B)
         padded = np.zeros((n_windows * B, x.shape[1]))
         padded[: len(x)] = x
         with SharedArray((n_windows, B, s.sizes[-1])) as record:
-            src = BatchSource(data=padded, batch=B, hold=1)
-            prev = src.s_out
-            for l in range(L):
-                dense = BinaryDense(hidden_weights=s.hidden[l], batch=B)
-                neuron = SignNeuron(shape=(B, s.sizes[l + 1]), gain=s.gain[l], bias=s.bias[l],
-                                    mode="sign" if l < L - 1 else "identity")
-                prev.connect(dense.s_in)
-                dense.a_out.connect(neuron.a_in)
-                prev = neuron.s_out
+            src = pipelined_chain_graph(self.spec, padded, B, record)
             # Batch k leaves the source at step k + 1 and the last neuron L steps later.
-            sink = BatchSink(shape=(B, s.sizes[-1]), record=record.spec, offset=L + 1)
-            prev.connect(sink.a_in)
             self._run(src, n_windows + L, "on-chip inference", first=L + 1)
             return record.read().reshape(n_windows * B, -1)[: len(x)]
 

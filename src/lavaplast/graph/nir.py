@@ -540,7 +540,8 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
         learning = {"rule": lr.rule}
         if lr.rule == "metaplastic":
             learning.update(meta=float(lr.meta), lr=float(lr.lr), optimizer=lr.optimizer,
-                            weight_decay=float(lr.weight_decay))
+                            weight_decay=float(lr.weight_decay), betas=[float(b) for b in lr.betas],
+                            eps=float(lr.eps))
         elif lr.rule == "ep":
             learning.update(lr=float(lr.lr), meta=float(lr.meta))
         lines += ["", "[[connections]]", f"pre = {_toml_value(c.pre)}", f"post = {_toml_value(c.post)}",

@@ -219,13 +219,16 @@ class WeightsSpec:
 @dataclass(frozen=True)
 class LearningSpec:
     """The learning rule of a connection: ``off``, ``metaplastic`` (the metaplastic
-    Adam or SGD step, from the local error) or ``ep`` (EP's local contrast)."""
+    Adam or SGD step, from the local error; Adam's ``betas`` and ``eps``) or
+    ``ep`` (EP's local contrast)."""
 
     rule: str = "off"
     meta: float = 0.0
     lr: float = 0.005
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
 
 
 @dataclass(frozen=True)
@@ -443,7 +446,8 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
         learning = LearningSpec(rule=rule, meta=lt.take("meta", float, 0.0, low=0.0),
                                 lr=lt.take("lr", float, 0.005, low=0.0),
                                 optimizer=lt.take("optimizer", str, "adam", choices=OPTIMIZERS),
-                                weight_decay=lt.take("weight_decay", float, 0.0, low=0.0))
+                                weight_decay=lt.take("weight_decay", float, 0.0, low=0.0),
+                                betas=_betas(lt), eps=lt.take("eps", float, 1e-8, low=0.0, low_open=True))
     elif rule == "ep":
         learning = LearningSpec(rule=rule, lr=lt.take("lr", float, 0.05, low=0.0),
                                 meta=lt.take("meta", float, 0.0, low=0.0))
@@ -451,6 +455,15 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
     t.finish()
     return Connection(pre=pre, post=post, quantizer=quantizer, ternary_threshold=ternary_threshold,
                       weights=weights, learning=learning)
+
+
+def _betas(t: _Table) -> tuple:
+    betas = t.take("betas", list, [0.9, 0.999])
+    ok = len(betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1
+                                 for b in betas)
+    if not ok:
+        t.fail(t.field("betas"), betas, "two numbers in [0, 1) (Adam's decay rates of the moments)")
+    return tuple(float(b) for b in betas)
 
 
 def _input(where: str, t: _Table, base: Optional[Path]) -> InputSpec:

@@ -11,17 +11,43 @@ receives, so at Lava step ``t`` layer 1 integrates input step ``t - 2`` and
 layer ``l`` the spikes layer ``l - 1`` sent at step ``t - 1``. Sinks record
 every LIF at every step, so row ``t - 1`` of a recording holds the spikes of
 Lava step ``t``: the same indexing as the twin
-:class:`lavaplast.reference.spiking.SpikingBinaryMLP`. The graph itself is
-built by :func:`lavaplast.graph.backends.lava.simulate_chain`, which also
-runs graph files.
+:class:`lavaplast.reference.spiking.SpikingBinaryMLP`.
+:class:`LavaSpikingBinaryMLP` is a thin layer over the graph specification:
+it describes itself as a :class:`~lavaplast.graph.spec.GraphSpec`
+(:func:`spiking_spec`), and the builder that runs graph files
+(:func:`lavaplast.graph.backends.lava.chain_layers` and
+:func:`~lavaplast.graph.backends.lava.simulate_chain`) runs it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lavaplast.core import check_finite_array, check_int, check_positive
+from lavaplast.core import check_finite_array, check_int, check_number, check_positive, per_layer
 from lavaplast.reference.spiking import check_spiking_network
+
+
+def spiking_spec(hidden_weights: list, *, beta=0.9, threshold=1.0, batch: int = 1, timeout: float = 120.0,
+                 name: str = "spiking"):
+    """The :class:`~lavaplast.graph.spec.GraphSpec` of a binary-synapse LIF chain: ``lif`` populations
+    (``beta``, ``threshold``: one value or one per layer), binary connections holding ``hidden_weights``
+    in memory, a ``spike_count`` readout of the last population and an external input."""
+    from lavaplast.graph.spec import Connection, GraphSpec, InputSpec, Population, ReadoutSpec, RunSpec, \
+        WeightsSpec, validate
+
+    weights = check_spiking_network(hidden_weights, beta, threshold)
+    L = len(weights)
+    names = [f"layer{l + 1}" for l in range(L)]
+    pops = tuple(Population(name=n, size=w.shape[0], neuron="lif",
+                            params=dict(beta=float(b), threshold=float(th), reset="zero"))
+                 for n, w, b, th in zip(names, weights, per_layer("beta", beta, L, check_number),
+                                           per_layer("threshold", threshold, L, check_number)))
+    conns = tuple(Connection(pre=(["input"] + names)[l], post=names[l], weights=WeightsSpec.from_array(w))
+                  for l, w in enumerate(weights))
+    spec = GraphSpec(name=name, input=InputSpec(size=weights[0].shape[1], source="external"), populations=pops,
+                     connections=conns, readout=ReadoutSpec(population=names[-1], kind="spike_count"),
+                     run=RunSpec(batch=batch, timeout=timeout), backends=("lava", "snntorch", "torch"))
+    return validate(spec)
 
 
 class LavaSpikingBinaryMLP:
@@ -38,8 +64,9 @@ class LavaSpikingBinaryMLP:
     def __init__(self, hidden_weights: list, *, beta: float = 0.9, threshold: float = 1.0,
                  batch: int = 1, timeout: float = 120.0):
         self.hidden_weights = check_spiking_network(hidden_weights, beta, threshold)
-        self.beta = float(beta)
-        self.threshold = float(threshold)
+        # One value, or one per layer (as checked above).
+        self.beta = beta if np.ndim(beta) == 0 else [float(b) for b in np.ravel(beta)]
+        self.threshold = threshold if np.ndim(threshold) == 0 else [float(t) for t in np.ravel(threshold)]
         self.batch = check_int("batch", batch, 1)
         self.timeout = check_positive("timeout", timeout)
         self.sizes = [self.hidden_weights[0].shape[1]] + [w.shape[0] for w in self.hidden_weights]
@@ -47,6 +74,12 @@ class LavaSpikingBinaryMLP:
     @property
     def n_layers(self) -> int:
         return len(self.hidden_weights)
+
+    @property
+    def spec(self):
+        """The graph specification this network runs (see :func:`spiking_spec`)."""
+        return spiking_spec(self.hidden_weights, beta=self.beta, threshold=self.threshold, batch=self.batch,
+                            timeout=self.timeout)
 
     def _check_spikes(self, spikes) -> np.ndarray:
         spikes = np.asarray(spikes, dtype=float)
@@ -64,12 +97,10 @@ class LavaSpikingBinaryMLP:
         batch, n_l)`` spike recording per layer and the output spike counts
         ``(batch, n_out)``.
         """
-        from lavaplast.graph.backends.lava import ChainLayer, simulate_chain
+        from lavaplast.graph.backends.lava import chain_layers, simulate_chain
 
         spikes = self._check_spikes(spikes)
-        layers = [ChainLayer(hidden=w, neuron="lif", beta=self.beta, threshold=self.threshold)
-                  for w in self.hidden_weights]
-        trains, _ = simulate_chain(layers, spikes, timeout=self.timeout)
+        trains, _ = simulate_chain(chain_layers(self.spec), spikes, timeout=self.timeout)
         return trains, trains[-1].sum(0)
 
     def predict(self, spikes) -> np.ndarray:

@@ -169,3 +169,113 @@ def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> Graph
     return GraphRun(backend="lava", records=named, readout=readout, predictions=readout.argmax(1),
                     labels=inputs.labels, counts=counts, count_kind=kinds, steps=T + len(layers),
                     seconds=time.perf_counter() - t0, info={"batches": len(starts), "batch": B})
+
+
+# --- graphs that learn on chip --------------------------------------------------
+
+
+def check_onchip(spec: GraphSpec) -> None:
+    """Refuse what the on-chip learning graph does not run, naming the field.
+
+    Hidden populations are ``sign`` neurons sending their sign, the last is
+    an ``error`` population, and every connection learns with the
+    ``metaplastic`` rule and ``adam`` on binary synapses (the settings the
+    twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` also runs).
+    """
+    pops = spec.populations
+    for i, pop in enumerate(pops[:-1]):
+        if pop.neuron != "sign" or pop.params["output"] != "sign":
+            raise unsupported(spec, f"populations[{i}]", "hidden populations of an on-chip learning graph are "
+                              "'sign' neurons with output 'sign'")
+    if pops[-1].neuron != "error":
+        raise unsupported(spec, f"populations[{len(pops) - 1}].neuron", "the output of an on-chip learning "
+                          "graph is an 'error' population")
+    for i, c in enumerate(spec.connections):
+        if c.learning.rule != "metaplastic":
+            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of an on-chip "
+                              "learning graph learns with rule 'metaplastic'")
+        if c.learning.optimizer != "adam":
+            raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
+        if c.quantizer != "binary":
+            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
+
+
+def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.ndarray, order: np.ndarray,
+                          batch: int, readouts: list):
+    """The processes of an on-chip learning graph for ``spec``; returns the source (the graph's anchor).
+
+    ::
+
+        BatchSource --s_out--> BinaryDense_1 --> SignNeuron_1 --> BinaryDense_2 --> ... --> ErrorNeuron
+             \\--target_out-------------------------------------------------------------------^   |
+        every SignNeuron_l gets ErrorNeuron.err_out on fb_in (fixed random feedback)  <-----------/
+        and returns its local error to BinaryDense_l.err_in; BinaryDense_L gets err_out directly.
+
+    Batches of ``batch`` samples of ``(x, y)`` in the sequence ``order`` are
+    each held for ``L + 1`` steps (``L`` connections, one step of synaptic
+    delay each); at the window's last step every layer holds the batch's
+    input and error together and learns. ``feedback[l]`` ``(n_l,
+    n_classes)`` is hidden population ``l``'s feedback matrix;
+    ``readouts[l]`` (a :class:`~lavaplast.proc.SharedArray`) receives
+    connection ``l``'s hidden weights at the end of the run.
+    """
+    from lavaplast.proc import BatchSource, BinaryDense, ErrorNeuron, SignNeuron
+
+    check_onchip(spec)
+    pops, L = spec.populations, len(spec.populations)
+    window = L + 1
+    schedule = dict(learn_every=window, learn_offset=0)
+    out_pop = pops[-1]
+    src = BatchSource(data=x, labels=y, n_classes=out_pop.size, batch=batch, hold=window, order=order)
+    out = ErrorNeuron(shape=(batch, out_pop.size), gain=per_neuron(out_pop.params["gain"], out_pop.size),
+                      bias=per_neuron(out_pop.params["bias"], out_pop.size), loss=out_pop.params["loss"], **schedule)
+    src.target_out.connect(out.target_in)
+    prev = src.s_out
+    for l, (conn, pop, hidden) in enumerate(zip(spec.connections, pops, hidden_weights(spec))):
+        rule = conn.learning
+        dense = BinaryDense(hidden_weights=hidden, batch=batch, learning="local", meta=rule.meta, lr=rule.lr,
+                            betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay,
+                            readout=readouts[l].spec, **schedule)
+        prev.connect(dense.s_in)
+        if l < L - 1:
+            neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
+                                bias=per_neuron(pop.params["bias"], pop.size), feedback=feedback[l], **schedule)
+            dense.a_out.connect(neuron.a_in)
+            neuron.err_out.connect(dense.err_in)
+            out.err_out.connect(neuron.fb_in)
+            prev = neuron.s_out
+        else:
+            dense.a_out.connect(out.a_in)
+            out.err_out.connect(dense.err_in)
+    return src
+
+
+def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record):
+    """The processes of a pipelined inference graph of ``sign``/``error`` populations; returns the source.
+
+    Batch ``k`` of ``x`` (padded to whole batches) leaves the source at step
+    ``k + 1`` and reaches the last population ``L`` steps later, so a new
+    batch enters every step; the last population sends ``gain * a + bias``
+    (identity), which ``record`` (a :class:`~lavaplast.proc.SharedArray` of
+    shape ``(n_batches, batch, n_out)``) keeps, one row per batch.
+    """
+    from lavaplast.proc import BatchSink, BatchSource, BinaryDense, SignNeuron
+
+    L = len(spec.populations)
+    src = BatchSource(data=x, batch=batch, hold=1)
+    prev = src.s_out
+    for l, (conn, pop, hidden) in enumerate(zip(spec.connections, spec.populations, hidden_weights(spec))):
+        if pop.neuron not in ("sign", "error"):
+            raise unsupported(spec, f"populations[{l}].neuron", "the pipelined graph runs 'sign' and 'error' "
+                              "populations")
+        dense = BinaryDense(hidden_weights=hidden, batch=batch, quantizer=conn.quantizer,
+                            threshold=conn.ternary_threshold)
+        neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
+                            bias=per_neuron(pop.params["bias"], pop.size),
+                            mode="identity" if l == L - 1 else output_mode(spec, l))
+        prev.connect(dense.s_in)
+        dense.a_out.connect(neuron.a_in)
+        prev = neuron.s_out
+    sink = BatchSink(shape=(batch, spec.populations[-1].size), record=record.spec, offset=L + 1)
+    prev.connect(sink.a_in)
+    return src

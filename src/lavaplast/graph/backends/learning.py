@@ -81,30 +81,22 @@ def local_state(spec: GraphSpec):
     """The :class:`~lavaplast.reference.local_bnn.LocalMLPState` of an on-chip learning graph."""
     from lavaplast.reference.local_bnn import LocalMLPState
 
+    from lavaplast.graph.backends.lava import check_onchip
+
+    check_onchip(spec)
     pops = spec.populations
-    for i, pop in enumerate(pops[:-1]):
-        if pop.neuron != "sign" or pop.params["output"] != "sign":
-            raise unsupported(spec, f"populations[{i}]", "hidden populations of an on-chip learning graph are "
-                              "'sign' neurons with output 'sign'")
-    if pops[-1].neuron != "error":
-        raise unsupported(spec, f"populations[{len(pops) - 1}].neuron", "the output of an on-chip learning "
-                          "graph is an 'error' population")
-    for i, c in enumerate(spec.connections):
-        if c.learning.rule != "metaplastic":
-            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of an on-chip "
-                              "learning graph learns with rule 'metaplastic'")
-        if c.learning.optimizer != "adam":
-            raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
     rules = [c.learning for c in spec.connections]
     lr = _same(spec, [r.lr for r in rules], "lr")
     weight_decay = _same(spec, [r.weight_decay for r in rules], "weight_decay")
+    betas = _same(spec, [r.betas for r in rules], "betas")
+    eps = _same(spec, [r.eps for r in rules], "eps")
     rng = np.random.default_rng(spec.run.seed)
     n_classes = pops[-1].size
     feedback = [rng.choice([-1.0, 1.0], size=(p.size, n_classes)) for p in pops[:-1]]
     return LocalMLPState(hidden=hidden_weights(spec), feedback=feedback,
                          gain=[per_neuron(p.params["gain"], p.size) for p in pops],
                          bias=[per_neuron(p.params["bias"], p.size) for p in pops],
-                         meta=[r.meta for r in rules], lr=lr, weight_decay=weight_decay,
+                         meta=[r.meta for r in rules], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          loss=pops[-1].params["loss"])
 
 
