@@ -124,3 +124,28 @@ def test_binary_metaplastic_ep_on_lava_equals_the_reference():
         assert set(np.unique(np.abs(w.numpy()))) == {float(abs(w[0, 0]))}  # binary: one magnitude
     for b, br in zip(net.biases, ref.biases):
         assert float((b - br).abs().max()) < 1e-9
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_the_network_is_described_by_a_graph_spec_that_reads_back_as_itself(tmp_path, binary):
+    from lavaplast.graph.backends.learning import ep_network
+    from lavaplast.graph.ep_network import ep_spec
+    from lavaplast.graph.nir import write_graph_toml
+    from lavaplast.graph.spec import load_graph
+    from lavaplast.reference.ep import BinaryEPNetwork
+
+    kw = dict(T1=9, T2=3, beta=0.3, nudging="one-sided", lrs=[0.2, 0.1], activation="logistic",
+              dtype=torch.float64, seed=5)
+    net = BinaryEPNetwork([64, 20, 10], meta=[1.0, 2.0], lr=0.01, **kw) if binary else EPNetwork([64, 20, 10], **kw)
+    spec = ep_spec(net, threshold=0.02)
+    assert [c.quantizer for c in spec.connections] == ["binary" if binary else "none"] * 2
+    back = ep_network(load_graph(write_graph_toml(spec, tmp_path / "ep.toml")))
+    assert type(back) is type(net)
+    assert (back.T1, back.T2, back.beta, back.nudging, back.activation_name, list(back.lrs)) == \
+        (9, 3, 0.3, "one-sided", "logistic", [0.2, 0.1])
+    for a, b in zip(net.weights + net.biases, back.weights + back.biases):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    if binary:
+        assert (list(back.meta), back.lr) == ([1.0, 2.0], 0.01)
+        for a, b in zip(net.hidden, back.hidden):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

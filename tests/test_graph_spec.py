@@ -107,6 +107,12 @@ def test_a_valid_graph_is_read_in_chain_order():
     (_set("populations.0.neuron", "sign"),
      r"populations\[0\].params.beta: unknown field 'beta'; expected one of bias, gain, output"),
     (_set("run.learning", True), r"run.learning: learning is on but every connection has rule 'off'"),
+    (_set("connections.0.quantizer", "none"),
+     r"connections\[0\].quantizer: full-precision synapses \('none'\) run in EP graphs only"),
+    (_set("connections.1.learning", {"rule": "metaplastic", "betas": [0.9, 1.0]}),
+     r"connections\[1\].learning.betas: expected two numbers in \[0, 1\)"),
+    (_set("connections.1.learning", {"rule": "metaplastic", "eps": 0.0}),
+     r"connections\[1\].learning.eps: expected a finite number > 0, got 0.0"),
     (_set("connections.0.weights", {"file": "missing.npz", "key": "W1"}),
      r"connections\[0\].weights.file: weights file '.*missing.npz' does not exist"),
 ])

@@ -10,6 +10,12 @@ above (``pre_in``); each synapse sends ``W pre`` up and ``W^T post`` down into
 the neurons' ``a_in``. Every batch runs the schedule of
 :func:`lavaplast.core.ep_phase`; at the window's end synapses and neurons
 update their weights and biases from the contrast of what they saw.
+
+:class:`LavaEPNetwork` is a thin layer over the graph specification: it
+describes its network as a :class:`~lavaplast.graph.spec.GraphSpec`
+(:func:`ep_spec`) and runs the graph that
+:func:`lavaplast.graph.backends.lava.ep_graph` builds from it, the builder
+that also runs EP graph files.
 """
 
 from __future__ import annotations
@@ -28,9 +34,7 @@ from lavaplast.core import (
     check_positive,
     ep_window,
 )
-from lavaplast.proc import BatchSink, BatchSource, LavaSession, SharedArray, sim_config
-from lavaplast.proc.ep_neuron.process import EPNeuron
-from lavaplast.proc.ep_synapse.process import EPSynapse
+from lavaplast.proc import LavaSession, SharedArray, sim_config
 
 
 GRAPH_NUDGING = ("symmetric", "one-sided")
@@ -57,6 +61,47 @@ def check_runnable(net) -> None:
     if net.activation_name not in ACTIVATIONS:
         raise ValueError(f"the event-driven network supports activation {', '.join(map(repr, ACTIVATIONS))}, "
                          f"got activation={net.activation_name!r}")
+
+
+def ep_spec(net, *, threshold: float = 0.0, batch: int = 32, timeout: float = 600.0, name: str = "ep"):
+    """The :class:`~lavaplast.graph.spec.GraphSpec` of an EP network: ``ep`` populations (biases,
+    activation, event ``threshold``), its weights held in memory (binary synapses for a
+    :class:`~lavaplast.reference.ep.BinaryEPNetwork`, full-precision ones otherwise), rule ``ep`` with
+    the network's rates, and its phases as ``[equilibrium]``. The input is external."""
+    from lavaplast.graph.spec import (
+        Connection,
+        EquilibriumSpec,
+        GraphSpec,
+        InputSpec,
+        LearningSpec,
+        Population,
+        ReadoutSpec,
+        RunSpec,
+        WeightsSpec,
+        validate,
+    )
+
+    check_runnable(net)
+    binary = net.is_binary
+    L = len(net.weights)
+    names = [f"layer{n + 1}" for n in range(L - 1)] + ["output"]
+    pops = tuple(Population(name=names[n], size=net.sizes[n + 1], neuron="ep",
+                            params=dict(bias=net.biases[n].double().tolist(), activation=net.activation_name,
+                                        threshold=float(threshold)))
+                 for n in range(L))
+    conns = []
+    for n in range(L):
+        values = (net.hidden[n] if binary else net.weights[n]).double().numpy()
+        rule = LearningSpec(rule="ep", lr=float(net.lrs[n]), meta=float(net.meta[n]) if binary else 0.0,
+                            hidden_lr=float(net.lr) if binary else LearningSpec.hidden_lr)
+        conns.append(Connection(pre=(["input"] + names)[n], post=names[n], quantizer="binary" if binary else "none",
+                                weights=WeightsSpec.from_array(values), learning=rule))
+    spec = GraphSpec(name=name, input=InputSpec(size=net.sizes[0], source="external"), populations=pops,
+                     connections=tuple(conns), readout=ReadoutSpec(population="output", kind="ep_state"),
+                     run=RunSpec(batch=batch, learning=True, seed=net.seed, timeout=timeout),
+                     equilibrium=EquilibriumSpec(T1=net.T1, T2=net.T2, beta=net.beta, nudging=net.nudging),
+                     description="An event-driven EP network (LavaEPNetwork).")
+    return validate(spec)
 
 
 class LavaEPNetwork:
@@ -100,40 +145,23 @@ class LavaEPNetwork:
             y = check_labels("labels", y, len(x), self.net.sizes[-1])
         return x, y
 
+    @property
+    def spec(self):
+        """The graph specification of :attr:`net` as it is now (see :func:`ep_spec`)."""
+        return ep_spec(self.net, threshold=self.threshold, batch=self.batch, timeout=self.timeout)
+
     def _build(self, x, y, order, T2, nudging, learn, record):
-        net, B = self.net, self.batch
-        sizes = net.sizes
-        common = dict(T1=net.T1, T2=T2, beta=net.beta, nudging=nudging)
-        src = BatchSource(data=x, labels=y, n_classes=sizes[-1], batch=B, hold=ep_window(net.T1, T2, nudging),
-                          order=order, once=True)
+        from lavaplast.graph.backends.lava import ep_graph
+        from lavaplast.graph.spec import EquilibriumSpec
+
+        net = self.net
+        spec = self.spec
+        if (T2, nudging) != (net.T2, net.nudging):
+            spec = spec.replace(equilibrium=EquilibriumSpec(T1=net.T1, T2=T2, beta=net.beta, nudging=nudging))
         w_out = [SharedArray(w.shape) for w in net.weights] if learn else []
         b_out = [SharedArray(b.shape) for b in net.biases] if learn else []
-        binary = self.binary
-        neurons, prev_neuron = [], None
-        for n, (w, b) in enumerate(zip(net.weights, net.biases)):
-            lr = net.lrs[n] if learn else 0.0
-            extra = {}
-            if binary:
-                extra = dict(hidden_weights=net.hidden[n].double().numpy(), gain=net.gains[n], meta=net.meta[n])
-            syn = EPSynapse(weights=w.double().numpy(), batch=B, lr=(net.lr if binary else lr) if learn else 0.0,
-                            input_layer=n == 0, readout=w_out[n].spec if learn else None, **extra, **common)
-            neuron = EPNeuron(shape=(B, sizes[n + 1]), bias=b.double().numpy(), threshold=self.threshold,
-                              output=n == len(net.weights) - 1, lr=lr, activation=net.activation_name,
-                              readout=b_out[n].spec if learn else None,
-                              **common)
-            if prev_neuron is None:
-                src.s_out.connect(syn.pre_in)
-            else:
-                prev_neuron.s_out.connect(syn.pre_in)
-                syn.down_out.connect(prev_neuron.a_in)
-            syn.up_out.connect(neuron.a_in)
-            neuron.s_out.connect(syn.post_in)
-            neurons.append(neuron)
-            prev_neuron = neuron
-        src.target_out.connect(neurons[-1].target_in)
-        if record is not None:
-            sink = BatchSink(shape=(B, sizes[-1]), record=record.spec, offset=1)
-            neurons[-1].s_out.connect(sink.a_in)
+        src, neurons = ep_graph(spec, x, y, order, self.batch, learn=learn, record=record, weight_readouts=w_out,
+                                bias_readouts=b_out)
         return src, neurons, w_out, b_out
 
     def _run(self, src, neurons, steps):

@@ -543,7 +543,7 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
                             weight_decay=float(lr.weight_decay), betas=[float(b) for b in lr.betas],
                             eps=float(lr.eps))
         elif lr.rule == "ep":
-            learning.update(lr=float(lr.lr), meta=float(lr.meta))
+            learning.update(lr=float(lr.lr), meta=float(lr.meta), hidden_lr=float(lr.hidden_lr))
         lines += ["", "[[connections]]", f"pre = {_toml_value(c.pre)}", f"post = {_toml_value(c.post)}",
                   f"quantizer = {_toml_value(c.quantizer)}",
                   f"ternary_threshold = {_toml_value(float(c.ternary_threshold))}",

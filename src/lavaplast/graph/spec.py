@@ -31,7 +31,7 @@ NEURONS = ("lif", "sign", "error", "ep")
 BACKENDS = ("lava", "snntorch", "torch")
 ENCODINGS = ("rate", "current", "latency")
 INPUT_SOURCES = ("dataset", "array", "external")
-QUANTIZERS = ("binary", "ternary")
+QUANTIZERS = ("binary", "ternary", "none")
 RULES = ("off", "metaplastic", "ep")
 OPTIMIZERS = ("adam", "sgd")
 WEIGHT_INITS = ("uniform", "file")
@@ -220,7 +220,9 @@ class WeightsSpec:
 class LearningSpec:
     """The learning rule of a connection: ``off``, ``metaplastic`` (the metaplastic
     Adam or SGD step, from the local error; Adam's ``betas`` and ``eps``) or
-    ``ep`` (EP's local contrast)."""
+    ``ep`` (EP's local contrast: ``lr`` is the SGD rate of the post
+    population's biases and of full-precision weights; binary synapses move
+    their hidden weights by metaplastic Adam at ``hidden_lr``)."""
 
     rule: str = "off"
     meta: float = 0.0
@@ -229,12 +231,15 @@ class LearningSpec:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
+    hidden_lr: float = 0.005
 
 
 @dataclass(frozen=True)
 class Connection:
     """Binary (or ternary) synapses ``pre -> post``: ``a_post = s_pre @ q(W_h)^T``,
-    one step of delay, ``q`` the quantizer (``ternary_threshold`` for ternary)."""
+    one step of delay, ``q`` the quantizer (``ternary_threshold`` for ternary).
+    EP graphs also take full-precision synapses (``quantizer = "none"``:
+    ``W = W_h``); their binary synapses are ``sign(W_h) / sqrt(fan_in)``."""
 
     pre: str
     post: str
@@ -450,7 +455,8 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
                                 betas=_betas(lt), eps=lt.take("eps", float, 1e-8, low=0.0, low_open=True))
     elif rule == "ep":
         learning = LearningSpec(rule=rule, lr=lt.take("lr", float, 0.05, low=0.0),
-                                meta=lt.take("meta", float, 0.0, low=0.0))
+                                meta=lt.take("meta", float, 0.0, low=0.0),
+                                hidden_lr=lt.take("hidden_lr", float, 0.005, low=0.0))
     lt.finish()
     t.finish()
     return Connection(pre=pre, post=post, quantizer=quantizer, ternary_threshold=ternary_threshold,
@@ -587,6 +593,9 @@ def _check_structure(spec: GraphSpec, where: str) -> GraphSpec:
     if "error" in neurons and spec.populations[-1].neuron != "error":
         _fail(where, "populations", "an 'error' population can only be the last (the output) population")
     for i, c in enumerate(spec.connections):
+        if c.quantizer == "none" and not ep:
+            _fail(where, f"connections[{i}].quantizer", "full-precision synapses ('none') run in EP graphs only; "
+                  "expected 'binary' or 'ternary'")
         if c.learning.rule == "ep" and not ep:
             _fail(where, f"connections[{i}].learning.rule", "rule 'ep' needs 'ep' neurons")
         if ep and c.learning.rule == "metaplastic":

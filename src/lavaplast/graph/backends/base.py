@@ -131,3 +131,63 @@ def is_learning_graph(spec: GraphSpec) -> bool:
 
 def lif_params(pop: Population) -> tuple[float, float]:
     return float(pop.params["beta"]), float(pop.params["threshold"])
+
+
+def check_onchip(spec: GraphSpec) -> None:
+    """Refuse what the on-chip learning graph does not run, naming the field.
+
+    Hidden populations are ``sign`` neurons sending their sign, the last is
+    an ``error`` population, and every connection learns with the
+    ``metaplastic`` rule and ``adam`` on binary synapses (the settings the
+    twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` also runs).
+    """
+    pops = spec.populations
+    for i, pop in enumerate(pops[:-1]):
+        if pop.neuron != "sign" or pop.params["output"] != "sign":
+            raise unsupported(spec, f"populations[{i}]", "hidden populations of an on-chip learning graph are "
+                              "'sign' neurons with output 'sign'")
+    if pops[-1].neuron != "error":
+        raise unsupported(spec, f"populations[{len(pops) - 1}].neuron", "the output of an on-chip learning "
+                          "graph is an 'error' population")
+    for i, c in enumerate(spec.connections):
+        if c.learning.rule != "metaplastic":
+            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of an on-chip "
+                              "learning graph learns with rule 'metaplastic'")
+        if c.learning.optimizer != "adam":
+            raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
+        if c.quantizer != "binary":
+            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
+
+
+def check_ep(spec: GraphSpec) -> str:
+    """Refuse what the EP graph does not run; return its synapses: ``"binary"`` or ``"none"`` (full precision).
+
+    Every population shares one activation and one event threshold, every
+    connection one kind of synapse, and a graph that learns trains every
+    connection with rule ``ep`` (its ``lr`` > 0); binary synapses share one
+    ``hidden_lr``.
+    """
+    pops = spec.populations
+    for name in ("activation", "threshold"):
+        for i, p in enumerate(pops):
+            if p.params[name] != pops[0].params[name]:
+                raise unsupported(spec, f"populations[{i}].params.{name}", f"every EP population must share one "
+                                  f"{name}")
+    kinds = [c.quantizer for c in spec.connections]
+    for i, q in enumerate(kinds):
+        if q not in ("binary", "none") or q != kinds[0]:
+            raise unsupported(spec, f"connections[{i}].quantizer", "an EP graph runs binary synapses or "
+                              "full-precision ones ('none'), the same kind on every connection")
+    rules = [c.learning for c in spec.connections]
+    if spec.run.learning:
+        for i, r in enumerate(rules):
+            if r.rule != "ep":
+                raise unsupported(spec, f"connections[{i}].learning.rule", "an EP graph that learns trains every "
+                                  "connection with rule 'ep'")
+            if r.lr <= 0:
+                raise unsupported(spec, f"connections[{i}].learning.lr", "EP's bias learning rate must be > 0")
+    for i, r in enumerate(rules):
+        if r.hidden_lr != rules[0].hidden_lr:
+            raise unsupported(spec, f"connections[{i}].learning.hidden_lr", "every connection must share one "
+                              "hidden_lr (the network has a single Adam rate)")
+    return kinds[0]

@@ -32,6 +32,8 @@ import numpy as np
 from lavaplast.graph.backends.base import (
     GraphRun,
     chain_readout,
+    check_ep,
+    check_onchip,
     hidden_weights,
     is_learning_graph,
     lif_params,
@@ -174,32 +176,6 @@ def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> Graph
 # --- graphs that learn on chip --------------------------------------------------
 
 
-def check_onchip(spec: GraphSpec) -> None:
-    """Refuse what the on-chip learning graph does not run, naming the field.
-
-    Hidden populations are ``sign`` neurons sending their sign, the last is
-    an ``error`` population, and every connection learns with the
-    ``metaplastic`` rule and ``adam`` on binary synapses (the settings the
-    twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` also runs).
-    """
-    pops = spec.populations
-    for i, pop in enumerate(pops[:-1]):
-        if pop.neuron != "sign" or pop.params["output"] != "sign":
-            raise unsupported(spec, f"populations[{i}]", "hidden populations of an on-chip learning graph are "
-                              "'sign' neurons with output 'sign'")
-    if pops[-1].neuron != "error":
-        raise unsupported(spec, f"populations[{len(pops) - 1}].neuron", "the output of an on-chip learning "
-                          "graph is an 'error' population")
-    for i, c in enumerate(spec.connections):
-        if c.learning.rule != "metaplastic":
-            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of an on-chip "
-                              "learning graph learns with rule 'metaplastic'")
-        if c.learning.optimizer != "adam":
-            raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
-        if c.quantizer != "binary":
-            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
-
-
 def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.ndarray, order: np.ndarray,
                           batch: int, readouts: list):
     """The processes of an on-chip learning graph for ``spec``; returns the source (the graph's anchor).
@@ -279,3 +255,73 @@ def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record):
     sink = BatchSink(shape=(batch, spec.populations[-1].size), record=record.spec, offset=L + 1)
     prev.connect(sink.a_in)
     return src
+
+
+def ep_synapse_weights(spec: GraphSpec) -> tuple[list, list]:
+    """``(weights, hidden)`` of an EP graph's connections: ``sign(W_h) / sqrt(fan_in)`` and ``W_h`` for binary
+    synapses, ``W_h`` and ``None`` for full-precision ones."""
+    from lavaplast.core import binarize
+
+    hidden = hidden_weights(spec)
+    if check_ep(spec) == "none":
+        return hidden, [None] * len(hidden)
+    return [binarize(h) * (1.0 / np.sqrt(h.shape[1])) for h in hidden], hidden
+
+
+def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *, learn: bool, record=None,
+             weight_readouts=(), bias_readouts=()):
+    """The processes of an event-driven EP graph for ``spec``; returns ``(source, neurons)``.
+
+    ::
+
+        BatchSource(once) --> EPSynapse_1 <==> EPNeuron_1 <==> EPSynapse_2 <==> ... <==> EPNeuron_N (output)
+                     \\--target------------------------------------------------------------^
+
+    ``<==>``: a neuron's events go to the synapses below (``post_in``) and
+    above (``pre_in``); each synapse sends ``W pre`` up and ``W^T post``
+    down into the neurons' ``a_in``. Each batch of ``(x, y)`` (in the
+    sequence ``order``) runs the window of :func:`lavaplast.core.ep_window`
+    for ``spec.equilibrium``; with ``learn``, synapses and neurons update
+    their weights and biases at the window's end (rates from each
+    connection's ``learning``) and hand them to ``weight_readouts`` /
+    ``bias_readouts`` (:class:`~lavaplast.proc.SharedArray`) when the run
+    ends. ``record`` (a :class:`~lavaplast.proc.SharedArray` ``(steps,
+    batch, n_out)``) keeps the output population's events.
+    """
+    from lavaplast.core import ep_window
+    from lavaplast.proc import BatchSink, BatchSource
+    from lavaplast.proc.ep_neuron.process import EPNeuron
+    from lavaplast.proc.ep_synapse.process import EPSynapse
+
+    eq, pops = spec.equilibrium, spec.populations
+    weights, hidden = ep_synapse_weights(spec)
+    common = dict(T1=eq.T1, T2=eq.T2, beta=eq.beta, nudging=eq.nudging)
+    src = BatchSource(data=x, labels=y, n_classes=pops[-1].size, batch=batch,
+                      hold=ep_window(eq.T1, eq.T2, eq.nudging), order=order, once=True)
+    neurons, prev = [], None
+    for n, (conn, pop) in enumerate(zip(spec.connections, pops)):
+        rule = conn.learning
+        extra = {}
+        if hidden[n] is not None:
+            extra = dict(hidden_weights=hidden[n], gain=1.0 / np.sqrt(hidden[n].shape[1]), meta=rule.meta)
+        syn_lr = (rule.hidden_lr if hidden[n] is not None else rule.lr) if learn else 0.0
+        syn = EPSynapse(weights=weights[n], batch=batch, lr=syn_lr, input_layer=n == 0,
+                        readout=weight_readouts[n].spec if learn else None, **extra, **common)
+        neuron = EPNeuron(shape=(batch, pop.size), bias=per_neuron(pop.params["bias"], pop.size),
+                          threshold=pop.params["threshold"], output=n == len(pops) - 1,
+                          lr=rule.lr if learn else 0.0, activation=pop.params["activation"],
+                          readout=bias_readouts[n].spec if learn else None, **common)
+        if prev is None:
+            src.s_out.connect(syn.pre_in)
+        else:
+            prev.s_out.connect(syn.pre_in)
+            syn.down_out.connect(prev.a_in)
+        syn.up_out.connect(neuron.a_in)
+        neuron.s_out.connect(syn.post_in)
+        neurons.append(neuron)
+        prev = neuron
+    src.target_out.connect(neurons[-1].target_in)
+    if record is not None:
+        sink = BatchSink(shape=(batch, pops[-1].size), record=record.spec, offset=1)
+        neurons[-1].s_out.connect(sink.a_in)
+    return src, neurons

@@ -17,11 +17,13 @@ of steps, they are not driven by spike trains.
   twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` (``torch``).
 - EP (``ep`` populations, ``[equilibrium]``): a
   :class:`~lavaplast.reference.ep.BinaryEPNetwork` (synapses ``sign(W_h) /
-  sqrt(fan_in)``) with the specification's hidden weights, biases, ``T1``,
-  ``T2``, ``beta``, nudging and activation; each connection's ``lr`` is the
-  SGD rate of its post population's biases, its ``meta`` the
-  metaplasticity of its hidden weights, which move by metaplastic Adam at
-  :data:`EP_HIDDEN_LR`. Run by :class:`~lavaplast.graph.ep_network.LavaEPNetwork`
+  sqrt(fan_in)``), or an :class:`~lavaplast.reference.ep.EPNetwork` for
+  full-precision synapses (``quantizer = "none"``), with the
+  specification's weights, biases, ``T1``, ``T2``, ``beta``, nudging and
+  activation; each connection's ``lr`` is the SGD rate of its post
+  population's biases (and of full-precision weights), its ``meta`` the
+  metaplasticity of binary synapses' hidden weights, which move by
+  metaplastic Adam at ``hidden_lr``. Run by :class:`~lavaplast.graph.ep_network.LavaEPNetwork`
   (``lava``, event-driven with the populations' ``threshold``) or the
   network's own rate-based training (``torch``).
 
@@ -35,14 +37,10 @@ import time
 
 import numpy as np
 
-from lavaplast.graph.backends.base import GraphRun, hidden_weights, per_neuron, unsupported
+from lavaplast.graph.backends.base import GraphRun, check_ep, check_onchip, hidden_weights, per_neuron, unsupported
 from lavaplast.graph.inputs import GraphInput, dataset_values
 from lavaplast.graph.spec import GraphSpec
 from lavaplast.progress import progress_bar
-
-# BinaryEPNetwork's default Adam rate for the hidden weights of binary EP synapses.
-EP_HIDDEN_LR = 0.005
-
 
 def _check_common(spec: GraphSpec, inputs: GraphInput) -> None:
     if inputs.labels is None or spec.input.source != "dataset":
@@ -53,9 +51,6 @@ def _check_common(spec: GraphSpec, inputs: GraphInput) -> None:
                           f"use 'current', not {spec.input.encoding!r}")
     if spec.readout.population != spec.populations[-1].name:
         raise unsupported(spec, "readout.population", "a learning graph is read out at its last population")
-    for i, c in enumerate(spec.connections):
-        if c.quantizer != "binary":
-            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
 
 
 def _training_set(spec: GraphSpec) -> tuple[np.ndarray, np.ndarray, int]:
@@ -80,8 +75,6 @@ def _same(spec: GraphSpec, values: list, field_name: str):
 def local_state(spec: GraphSpec):
     """The :class:`~lavaplast.reference.local_bnn.LocalMLPState` of an on-chip learning graph."""
     from lavaplast.reference.local_bnn import LocalMLPState
-
-    from lavaplast.graph.backends.lava import check_onchip
 
     check_onchip(spec)
     pops = spec.populations
@@ -131,50 +124,43 @@ def _run_local(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool
 
 
 def ep_network(spec: GraphSpec):
-    """The :class:`~lavaplast.reference.ep.BinaryEPNetwork` of an EP graph, parameters from the specification."""
+    """The EP network of an EP graph, parameters from the specification: a
+    :class:`~lavaplast.reference.ep.BinaryEPNetwork` for binary synapses, an
+    :class:`~lavaplast.reference.ep.EPNetwork` for full-precision ones."""
     import torch
 
-    from lavaplast.reference.ep import BinaryEPNetwork
+    from lavaplast.reference.ep import BinaryEPNetwork, EPNetwork
 
+    synapses = check_ep(spec)
     pops, eq = spec.populations, spec.equilibrium
-    activation = pops[0].params["activation"]
-    for i, p in enumerate(pops):
-        if p.params["activation"] != activation:
-            raise unsupported(spec, f"populations[{i}].params.activation", "every EP population must share one "
-                              "activation")
     rules = [c.learning for c in spec.connections]
-    if spec.run.learning:
-        for i, r in enumerate(rules):
-            if r.rule != "ep":
-                raise unsupported(spec, f"connections[{i}].learning.rule", "an EP graph that learns trains every "
-                                  "connection with rule 'ep'")
-            if r.lr <= 0:
-                raise unsupported(spec, f"connections[{i}].learning.lr", "EP's bias learning rate must be > 0")
-    meta = [r.meta for r in rules]
     # Without learning the rates are never used, but the network wants valid ones.
     lrs = [r.lr for r in rules] if spec.run.learning else [1.0] * len(rules)
-    net = BinaryEPNetwork(spec.sizes, T1=eq.T1, T2=eq.T2, beta=eq.beta, nudging=eq.nudging, lrs=lrs, meta=meta,
-                          lr=EP_HIDDEN_LR, seed=spec.run.seed, activation=activation, dtype=torch.float64)
+    common = dict(T1=eq.T1, T2=eq.T2, beta=eq.beta, nudging=eq.nudging, lrs=lrs, seed=spec.run.seed,
+                  activation=pops[0].params["activation"], dtype=torch.float64)
+    biases = [per_neuron(p.params["bias"], p.size) for p in pops]
+    if synapses == "none":
+        net = EPNetwork(spec.sizes, **common)
+        net.set_parameters(hidden_weights(spec), biases)
+        return net
+    net = BinaryEPNetwork(spec.sizes, meta=[r.meta for r in rules], lr=rules[0].hidden_lr, **common)
     net.set_hidden(hidden_weights(spec))
-    net.set_parameters(net.weights, [per_neuron(p.params["bias"], p.size) for p in pops])
+    net.set_parameters(net.weights, biases)
     return net
 
 
 def _run_ep(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -> tuple:
     net = ep_network(spec)
     names = [p.name for p in spec.populations]
-    info = {"hidden_adam_lr": EP_HIDDEN_LR}
+    info = {"hidden_adam_lr": net.lr} if net.is_binary else {}
     if spec.run.learning:
         x, y, B = _training_set(spec)
         info["train_samples"] = len(x)
     if backend == "lava":
         from lavaplast.graph.ep_network import LavaEPNetwork
 
-        thresholds = {p.params["threshold"] for p in spec.populations}
-        if len(thresholds) > 1:
-            raise unsupported(spec, "populations[1].params.threshold", "every EP population must share one "
-                              "event threshold")
-        lava = LavaEPNetwork(net, batch=min(spec.run.batch, inputs.samples), threshold=thresholds.pop(),
+        lava = LavaEPNetwork(net, batch=min(spec.run.batch, inputs.samples),
+                             threshold=spec.populations[0].params["threshold"],
                              timeout=spec.run.timeout)
         if spec.run.learning:
             lava.batch = B
