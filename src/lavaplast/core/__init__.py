@@ -71,6 +71,19 @@ from lavaplast.core.validate import (
     check_sizes,
     per_layer,
 )
+from lavaplast.core.rules import (
+    LocalRule,
+    apply_rule,
+    bcm_rule,
+    get_rule,
+    local_rule,
+    metaplastic_rule,
+    metaplastic_sgd_rule,
+    plain_rule,
+    register_rule,
+    reward_hebbian_rule,
+    rule_names,
+)
 
 __all__ = [
     "AdamMoments",
@@ -135,4 +148,15 @@ __all__ = [
     "metaplastic_update_fixed_",
     "ternarize",
     "to_fixed",
+    "LocalRule",
+    "apply_rule",
+    "bcm_rule",
+    "get_rule",
+    "local_rule",
+    "metaplastic_rule",
+    "metaplastic_sgd_rule",
+    "plain_rule",
+    "register_rule",
+    "reward_hebbian_rule",
+    "rule_names",
 ]
