@@ -544,13 +544,16 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
                             eps=float(lr.eps))
         elif lr.rule == "ep":
             learning.update(lr=float(lr.lr), meta=float(lr.meta), hidden_lr=float(lr.hidden_lr))
+        elif lr.rule != "off":
+            learning.update({k: list(v) if isinstance(v, tuple) else v for k, v in lr.params.items()})
         lines += ["", "[[connections]]", f"pre = {_toml_value(c.pre)}", f"post = {_toml_value(c.post)}",
                   f"quantizer = {_toml_value(c.quantizer)}",
                   f"ternary_threshold = {_toml_value(float(c.ternary_threshold))}",
                   f"weights = {_toml_value(weights)}", f"learning = {_toml_value(learning)}"]
     r = spec.run
     lines += ["", "[readout]", f"population = {_toml_value(spec.readout.population)}",
-              f"kind = {_toml_value(spec.readout.kind)}", "", "[run]", f"steps = {r.steps}", f"batch = {r.batch}",
+              f"kind = {_toml_value(spec.readout.kind)}", f"gain = {_toml_value(float(spec.readout.gain))}",
+              f"bias = {_toml_value(float(spec.readout.bias))}", f"loss = {_toml_value(spec.readout.loss)}", "", "[run]", f"steps = {r.steps}", f"batch = {r.batch}",
               f"seed = {r.seed}", f"learning = {_toml_value(r.learning)}", f"timeout = {_toml_value(float(r.timeout))}"]
     if spec.equilibrium is not None:
         e = spec.equilibrium

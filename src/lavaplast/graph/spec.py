@@ -161,7 +161,8 @@ class Population:
     - ``lif``: ``beta`` (membrane decay per step, in [0, 1)), ``threshold``
       (> 0), ``reset`` (``"zero"``): Lava's ``LIF(du=1, dv=1-beta,
       vth=threshold)``, snnTorch's ``Leaky(beta, threshold,
-      reset_mechanism="zero")``;
+      reset_mechanism="zero")``; optionally ``slope`` (> 0), the slope of the
+      surrogate derivative a spiking learner uses (default ``1 / threshold``);
     - ``sign``: ``gain``, ``bias`` (a number, one per neuron, or a
       :class:`NeuronFile` array of a ``.npz``) and ``output``
       (``"sign"``, ``"binary"`` or ``"identity"``): ``s = sign(gain * a + bias)``;
@@ -219,7 +220,9 @@ class WeightsSpec:
 @dataclass(frozen=True)
 class LearningSpec:
     """The learning rule of a connection: ``off``, ``metaplastic`` (the metaplastic
-    Adam or SGD step, from the local error; Adam's ``betas`` and ``eps``) or
+    Adam or SGD step, from the local error; Adam's ``betas`` and ``eps``), any
+    rule registered in :mod:`lavaplast.core.rules` (its parameters in
+    ``params``; spiking learning graphs), or
     ``ep`` (EP's local contrast: ``lr`` is the SGD rate of the post
     population's biases and of full-precision weights; binary synapses move
     their hidden weights by metaplastic Adam at ``hidden_lr``)."""
@@ -232,6 +235,21 @@ class LearningSpec:
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     hidden_lr: float = 0.005
+    params: dict = field(default_factory=dict)
+
+    def rule_and_params(self) -> tuple[str, dict]:
+        """The :mod:`lavaplast.core.rules` rule this connection learns with, and its parameters.
+
+        ``metaplastic`` maps to the registered ``metaplastic`` rule (Adam)
+        or ``metaplastic_sgd`` (``optimizer = "sgd"``) with the fields above;
+        any other registered rule carries its parameters in ``params``.
+        """
+        if self.rule == "metaplastic":
+            if self.optimizer == "sgd":
+                return "metaplastic_sgd", dict(lr=self.lr, meta=self.meta, weight_decay=self.weight_decay)
+            return "metaplastic", dict(lr=self.lr, meta=self.meta, betas=tuple(self.betas), eps=self.eps,
+                                       weight_decay=self.weight_decay)
+        return self.rule, dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -251,10 +269,19 @@ class Connection:
 
 @dataclass(frozen=True)
 class ReadoutSpec:
-    """What is read out as the graph's answer: ``kind`` of ``population``."""
+    """What is read out as the graph's answer: ``kind`` of ``population``.
+
+    A spiking graph that learns computes its output error from the readout:
+    ``softmax(gain * counts + bias) - target`` (``loss = "ce"``) or
+    ``gain * counts + bias - target`` (``"mse"``), ``counts`` the spikes of
+    a sample's window.
+    """
 
     population: str
     kind: str
+    gain: float = 1.0
+    bias: float = 0.0
+    loss: str = "ce"
 
 
 @dataclass(frozen=True)
@@ -407,6 +434,8 @@ def _population(where: str, path: str, data, base: Optional[Path] = None) -> Pop
         params = dict(beta=p.take("beta", float, defaults["beta"], low=0.0, high=1.0, high_open=True),
                       threshold=p.take("threshold", float, defaults["threshold"], low=0.0, low_open=True),
                       reset=p.take("reset", str, defaults["reset"], choices=("zero",)))
+        if "slope" in p.data:  # only spiking learning uses it; its default (1 / threshold) is the learner's
+            params["slope"] = p.take("slope", float, low=0.0, low_open=True)
     elif neuron == "sign":
         params = dict(gain=_per_neuron(p, "gain", defaults["gain"], size, base),
                       bias=_per_neuron(p, "bias", defaults["bias"], size, base),
@@ -445,7 +474,7 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
         weights = WeightsSpec(init=init, file=file, key=w.take("key", str, None))
     w.finish()
     lt = t.table("learning", default={})
-    rule = lt.take("rule", str, "off", choices=RULES)
+    rule = lt.take("rule", str, "off", choices=_rule_names())
     learning = LearningSpec(rule=rule)
     if rule == "metaplastic":
         learning = LearningSpec(rule=rule, meta=lt.take("meta", float, 0.0, low=0.0),
@@ -457,10 +486,38 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
         learning = LearningSpec(rule=rule, lr=lt.take("lr", float, 0.05, low=0.0),
                                 meta=lt.take("meta", float, 0.0, low=0.0),
                                 hidden_lr=lt.take("hidden_lr", float, 0.005, low=0.0))
+    elif rule != "off":
+        learning = LearningSpec(rule=rule, params=_rule_params(lt, rule))
     lt.finish()
     t.finish()
     return Connection(pre=pre, post=post, quantizer=quantizer, ternary_threshold=ternary_threshold,
                       weights=weights, learning=learning)
+
+
+def _rule_names() -> tuple:
+    """The rules a connection may name: ``off``, ``ep`` and every registered local rule."""
+    from lavaplast.core.rules import rule_names
+
+    return tuple(dict.fromkeys(RULES + tuple(rule_names())))
+
+
+def _rule_params(t: _Table, rule: str) -> dict:
+    """The parameters of a registered rule: the table's other keys, checked by the rule."""
+    from lavaplast.core.rules import get_rule
+
+    local = get_rule(rule)
+    given = {k: v for k, v in t.data.items() if k != "rule"}
+    for key in given:
+        if key not in local.defaults:
+            known = ", ".join(["rule", *sorted(local.defaults)])
+            t.fail(t.field(key), given[key], "", f"unknown field {key!r} for rule {rule!r}; expected one of {known}")
+        t.seen.add(key)
+        if isinstance(given[key], list):  # TOML arrays (e.g. Adam's betas) are tuples to the rules
+            given[key] = tuple(given[key])
+    try:
+        return dict(local.check_params(given))
+    except ValueError as err:
+        raise GraphSpecError(f"{t.where}: {t.path}: {err}") from None
 
 
 def _betas(t: _Table) -> tuple:
@@ -518,7 +575,9 @@ def parse_graph(data: dict, where: str = "<graph>", base: Optional[Path] = None)
     conns_data = top.take("connections", list)
     conns = [_connection(where, f"connections[{i}]", d, base) for i, d in enumerate(conns_data)]
     rt = top.table("readout")
-    readout = ReadoutSpec(population=rt.take("population", str), kind=rt.take("kind", str, choices=tuple(READOUTS)))
+    readout = ReadoutSpec(population=rt.take("population", str), kind=rt.take("kind", str, choices=tuple(READOUTS)),
+                          gain=rt.take("gain", float, 1.0), bias=rt.take("bias", float, 0.0),
+                          loss=rt.take("loss", str, "ce", choices=("ce", "mse")))
     rt.finish()
     run_t = top.table("run", default={})
     run = RunSpec(steps=run_t.take("steps", int, 25, low=1), batch=run_t.take("batch", int, 100, low=1),

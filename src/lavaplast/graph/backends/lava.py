@@ -325,3 +325,72 @@ def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *
         sink = BatchSink(shape=(batch, pops[-1].size), record=record.spec, offset=1)
         neurons[-1].s_out.connect(sink.a_in)
     return src, neurons
+
+
+def spiking_learning_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: Optional[np.ndarray], order,
+                           batch: int, *, learning: bool, readouts=(), count_record=None):
+    """The processes of a spiking learner for ``spec`` (``lif`` populations, learning connections); returns
+    the source.
+
+    ::
+
+        WindowSource --> LearningBinaryDense_1 --> LearningLIF_1 --> ... --> LearningBinaryDense_L --> OutputLIF
+             \\--target_out---------------------------------------------------------------------------^   |
+        every LearningLIF_l gets OutputLIF.err_out on fb_in and sends (post, third) to its connection;    |
+        LearningBinaryDense_L gets OutputLIF.sig_out  <---------------------------------------------------/
+
+    Batches of ``batch`` samples of ``x`` in the sequence ``order`` each
+    take a window of ``run.steps`` steps (the pipelined schedule of
+    :mod:`lavaplast.core.spiking_learning`), coded as ``input.encoding``
+    with ``run.seed``. With ``learning`` every connection learns by its
+    rule from ``y``; ``readouts[l]`` (:class:`~lavaplast.proc.SharedArray`)
+    receive the hidden weights. ``count_record`` (a ``SharedArray`` of shape
+    ``(n_batches, batch, n_out)``) keeps every batch's output spike counts.
+    ``feedback[l]`` ``(n_l, n_classes)`` is hidden population ``l``'s
+    feedback matrix.
+    """
+    from lavaplast.proc import BatchSink
+    from lavaplast.proc.learning_binary_dense.process import LearningBinaryDense
+    from lavaplast.proc.learning_lif.process import LearningLIF, OutputLIF
+    from lavaplast.proc.window_source.process import WindowSource
+
+    pops, L, T = spec.populations, len(spec.populations), spec.run.steps
+    for i, pop in enumerate(pops):
+        if pop.neuron != "lif":
+            raise unsupported(spec, f"populations[{i}].neuron", "a spiking learner has 'lif' populations only")
+    n_batches = len(order) // batch
+    out = pops[-1]
+    src = WindowSource(data=x, labels=y if learning else None, n_classes=out.size, batch=batch, T=T, n_layers=L,
+                       order=order, encoding=spec.input.encoding, seed=spec.run.seed)
+    common = dict(T=T, n_layers=L, n_batches=n_batches, learning=learning)
+    prev, hidden_neurons = src.s_out, []
+    for l, (conn, pop, hidden) in enumerate(zip(spec.connections, pops, hidden_weights(spec))):
+        rule, params = conn.learning.rule_and_params()
+        if rule in ("off", "ep"):
+            if learning:
+                raise unsupported(spec, f"connections[{l}].learning.rule", "every connection of a spiking learner "
+                                  "learns with a registered local rule (e.g. 'metaplastic')")
+            rule, params = "plain", None  # never applied: the graph does not learn
+        beta, threshold = lif_params(pop)
+        neuron_params = dict(shape=(batch, pop.size), beta=beta, threshold=threshold,
+                             slope=pop.params.get("slope", 1.0 / threshold))
+        dense = LearningBinaryDense(hidden_weights=hidden, batch=batch, layer=l + 1, rule=rule, params=params,
+                                    quantizer=conn.quantizer, threshold=conn.ternary_threshold,
+                                    readout=readouts[l].spec if readouts else None, **common)
+        prev.connect(dense.s_in)
+        if l < L - 1:
+            neuron = LearningLIF(feedback=feedback[l], layer=l + 1, **neuron_params, **common)
+            hidden_neurons.append(neuron)
+        else:
+            r = spec.readout
+            neuron = OutputLIF(gain=r.gain, bias=r.bias, loss=r.loss, **neuron_params, **common)
+            src.target_out.connect(neuron.target_in)
+            for h in hidden_neurons:
+                neuron.err_out.connect(h.fb_in)
+            if count_record is not None:
+                sink = BatchSink(shape=(batch, pop.size), record=count_record.spec, offset=L + T, every=T)
+                neuron.count_out.connect(sink.a_in)
+        dense.a_out.connect(neuron.a_in)
+        neuron.sig_out.connect(dense.sig_in)
+        prev = neuron.s_out
+    return src

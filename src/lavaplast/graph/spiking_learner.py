@@ -1,0 +1,221 @@
+"""Spiking on-chip learning: LIF populations behind binary synapses that learn with a local rule, on Lava.
+
+:class:`LavaSpikingLearner` runs a
+:class:`~lavaplast.reference.spiking_learner.SpikingLearnerState` on Lava's
+CPU simulator. It is a thin layer over the graph specification: it
+describes its state as a :class:`~lavaplast.graph.spec.GraphSpec`
+(:func:`learner_spec`; :func:`learner_state` reads one back) and runs the
+graph :func:`lavaplast.graph.backends.lava.spiking_learning_graph` builds
+from it. The schedule (a new batch every ``T`` steps, learning pipelined
+behind it), the factors and the rule are those of
+:mod:`lavaplast.core.spiking_learning` and :mod:`lavaplast.core.rules`; the
+twin :class:`~lavaplast.reference.spiking_learner.SpikingLearnerTwin` runs
+the same in snnTorch.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lavaplast.core import check_int, check_positive
+from lavaplast.core.spiking_learning import LearnerSchedule
+from lavaplast.proc import LavaSession, SharedArray, sim_config
+from lavaplast.reference.spiking_learner import SpikingLearnerState
+
+
+def learner_spec(state: SpikingLearnerState, *, batch: int = 1, timeout: float = 600.0, name: str = "spiking-learner"):
+    """The :class:`~lavaplast.graph.spec.GraphSpec` of a spiking learner, its weights held in memory.
+
+    ``lif`` populations (``beta``, ``threshold``, ``slope``), connections
+    learning with the state's rule (``metaplastic`` as the named fields of
+    the learning table, other rules with ``params``), a ``spike_count``
+    readout carrying the error's ``gain``, ``bias`` and ``loss``; ``T`` is
+    ``run.steps``, the encoding ``input.encoding``, the seed ``run.seed``.
+    The feedback matrices are not part of a specification (a graph file
+    draws them with ``run.seed``) and travel with the state.
+    """
+    from lavaplast.graph.spec import (
+        Connection,
+        GraphSpec,
+        InputSpec,
+        LearningSpec,
+        Population,
+        ReadoutSpec,
+        RunSpec,
+        WeightsSpec,
+        validate,
+    )
+
+    s, L = state, state.n_layers
+    names = [f"hidden{l + 1}" for l in range(L - 1)] + ["output"]
+    pops = tuple(Population(name=names[l], size=s.sizes[l + 1], neuron="lif",
+                            params=dict(beta=s.beta[l], threshold=s.threshold[l], reset="zero", slope=s.slope[l]))
+                 for l in range(L))
+    conns = []
+    for l in range(L):
+        p = s.params[l]
+        if s.rule == "metaplastic":
+            learning = LearningSpec(rule="metaplastic", lr=p["lr"], meta=p["meta"], betas=tuple(p["betas"]),
+                                    eps=p["eps"], weight_decay=p["weight_decay"])
+        elif s.rule == "metaplastic_sgd":
+            learning = LearningSpec(rule="metaplastic", optimizer="sgd", lr=p["lr"], meta=p["meta"],
+                                    weight_decay=p["weight_decay"])
+        else:
+            learning = LearningSpec(rule=s.rule, params=dict(p))
+        conns.append(Connection(pre=(["input"] + names)[l], post=names[l], quantizer=s.quantizer,
+                                ternary_threshold=s.ternary_threshold, weights=WeightsSpec.from_array(s.hidden[l]),
+                                learning=learning))
+    spec = GraphSpec(name=name, input=InputSpec(size=s.sizes[0], source="external", encoding=s.encoding),
+                     populations=pops, connections=tuple(conns),
+                     readout=ReadoutSpec(population="output", kind="spike_count", gain=s.gain, bias=s.bias,
+                                         loss=s.loss),
+                     run=RunSpec(steps=s.T, batch=batch, seed=s.seed, learning=True, timeout=timeout),
+                     backends=("lava", "snntorch"), description="A spiking on-chip learner (LavaSpikingLearner).")
+    return validate(spec)
+
+
+def learner_state(spec, feedback=None) -> SpikingLearnerState:
+    """The :class:`~lavaplast.reference.spiking_learner.SpikingLearnerState` of a spiking learning graph.
+
+    ``feedback`` defaults to ``+-1`` matrices drawn with ``run.seed``. Every
+    connection must learn with one and the same registered rule.
+    """
+    from lavaplast.graph.backends.base import hidden_weights, lif_params, unsupported
+
+    pops = spec.populations
+    for i, pop in enumerate(pops):
+        if pop.neuron != "lif":
+            raise unsupported(spec, f"populations[{i}].neuron", "a spiking learner has 'lif' populations only")
+    if spec.readout.kind != "spike_count" or spec.readout.population != pops[-1].name:
+        raise unsupported(spec, "readout", "a spiking learner is read out by the spike counts of its last "
+                          "population")
+    rules = [c.learning.rule_and_params() for c in spec.connections]
+    for i, (rule, _) in enumerate(rules):
+        if rule in ("off", "ep") or rule != rules[0][0]:
+            raise unsupported(spec, f"connections[{i}].learning.rule", "every connection of a spiking learner "
+                              f"learns with one registered local rule (got {[r for r, _ in rules]})")
+    if spec.input.encoding not in ("rate", "current"):
+        raise unsupported(spec, "input.encoding", "a spiking learner codes its input as 'rate' or 'current'")
+    if feedback is None:
+        rng = np.random.default_rng(spec.run.seed)
+        feedback = [rng.choice([-1.0, 1.0], size=(p.size, pops[-1].size)) for p in pops[:-1]]
+    quantizers = {c.quantizer for c in spec.connections}
+    thresholds = {c.ternary_threshold for c in spec.connections}
+    if len(quantizers) > 1 or len(thresholds) > 1:
+        raise unsupported(spec, "connections", "every connection of a spiking learner has one quantizer and "
+                          "ternary threshold")
+    lif = [lif_params(p) for p in pops]
+    r = spec.readout
+    return SpikingLearnerState(hidden=hidden_weights(spec), feedback=feedback, T=spec.run.steps,
+                               beta=[b for b, _ in lif], threshold=[th for _, th in lif],
+                               slope=[p.params.get("slope", 1.0 / th) for p, (_, th) in zip(pops, lif)],
+                               rule=rules[0][0], params=[p for _, p in rules], gain=r.gain, bias=r.bias,
+                               loss=r.loss, encoding=spec.input.encoding, seed=spec.run.seed,
+                               quantizer=quantizers.pop(), ternary_threshold=thresholds.pop())
+
+
+class LavaSpikingLearner:
+    """Runs a :class:`~lavaplast.reference.spiking_learner.SpikingLearnerState` on Lava's CPU simulator.
+
+    ``batch`` samples travel side by side; every batch takes ``T`` steps
+    and learns ``L`` steps after its window ends, while the next batch is
+    already in (pipelined). ``timeout`` bounds each run of ``chunk_steps``
+    steps; the runtime is stopped on every exit path. After a call,
+    :attr:`steps` holds the time steps run and :attr:`seconds` the wall time.
+    """
+
+    def __init__(self, state: SpikingLearnerState, *, batch: int = 1, timeout: float = 600.0,
+                 chunk_steps: int = 5000, progress: bool = False):
+        if not isinstance(state, SpikingLearnerState):
+            raise ValueError(f"state must be a SpikingLearnerState, got {type(state).__name__}")
+        self.state = state
+        self.batch = check_int("batch", batch, 1)
+        self.timeout = check_positive("timeout", timeout)
+        self.chunk_steps = check_int("chunk_steps", chunk_steps, 1)
+        self.progress = progress
+        self.steps = 0
+        self.seconds = 0.0
+        self.last_chunks: list[tuple[int, float]] = []
+
+    @property
+    def spec(self):
+        """The graph specification of :attr:`state` as it is now (see :func:`learner_spec`)."""
+        return learner_spec(self.state, batch=self.batch, timeout=self.timeout)
+
+    def _order(self, order, n: int) -> np.ndarray:
+        order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+        if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
+            raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
+                             f"batch={self.batch}, got length {len(order)}")
+        return order
+
+    def _run(self, src, steps: int, desc: str) -> None:
+        from lavaplast.progress import tqdm_class
+
+        first = min(self.state.T + self.state.n_layers, steps)
+        rest = steps - first
+        chunks = [first] + [self.chunk_steps] * (rest // self.chunk_steps)
+        if rest % self.chunk_steps:
+            chunks.append(rest % self.chunk_steps)
+        bar = tqdm_class()(total=steps, desc=desc, unit="step", leave=False) if self.progress else None
+        t0 = time.perf_counter()
+        self.last_chunks = []
+        try:
+            with LavaSession(src, sim_config(), timeout=self.timeout) as session:
+                for n in chunks:
+                    t = time.perf_counter()
+                    session.run(n)
+                    self.last_chunks.append((n, time.perf_counter() - t))
+                    if bar is not None:
+                        bar.update(n)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.steps, self.seconds = steps, time.perf_counter() - t0
+
+    def run(self, x, y=None, order=None, *, learn: bool = True) -> np.ndarray:
+        """Present batches ``order[k*batch:(k+1)*batch]`` of ``x`` (learning from ``y`` if ``learn``).
+
+        Returns every presented sample's output spike counts ``(len(order),
+        n_out)``; with ``learn`` the state's hidden weights are updated.
+        """
+        from lavaplast.graph.backends.lava import spiking_learning_graph
+
+        s = self.state
+        x, y = s.check_inputs(x, y)
+        if learn and y is None:
+            raise ValueError("learning needs labels y")
+        order = self._order(order, len(x))
+        n_batches = len(order) // self.batch
+        schedule = LearnerSchedule(T=s.T, L=s.n_layers, n_batches=n_batches)
+        readouts = [SharedArray(w.shape) for w in s.hidden] if learn else []
+        try:
+            with SharedArray((n_batches, self.batch, s.sizes[-1])) as record:
+                src = spiking_learning_graph(self.spec, s.feedback, x, y, order, self.batch, learning=learn,
+                                             readouts=readouts, count_record=record)
+                self._run(src, schedule.steps(n_batches), "spiking learning" if learn else "spiking inference")
+                counts = record.read().reshape(len(order), -1)
+            for l, r in enumerate(readouts):
+                s.hidden[l] = r.read()
+        finally:
+            for r in readouts:
+                r.close()
+        return counts
+
+    def train(self, x, y, order=None) -> np.ndarray:
+        """Learn from ``(x, y)`` in the sequence ``order``; returns the output counts seen while learning."""
+        return self.run(x, y, order, learn=True)
+
+    def counts(self, x) -> np.ndarray:
+        """Output spike counts of every sample of ``x`` (no learning), ``(N, n_out)``."""
+        x, _ = self.state.check_inputs(x)
+        n = len(x)
+        padded = np.zeros((-(-n // self.batch) * self.batch, x.shape[1]))
+        padded[:n] = x
+        return self.run(padded, learn=False)[:n]
+
+    def predict(self, x) -> np.ndarray:
+        """Class predictions: the output neuron with the most spikes (the first of equals)."""
+        return self.counts(x).argmax(1)
