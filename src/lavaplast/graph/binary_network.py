@@ -7,11 +7,28 @@ graphs that :func:`lavaplast.graph.backends.lava.onchip_training_graph`
 (learning) and :func:`~lavaplast.graph.backends.lava.pipelined_chain_graph`
 (inference) build from it, the same builders that run graph files.
 
-Each batch is held for ``L + 1`` steps while learning (``L`` weight layers,
-one step of synaptic delay each); at the window's last step every layer
-holds the batch's input and error together and learns. Hidden weights and
-Adam moments stay in the processes for the whole call and come back in bulk
-through shared memory.
+Learning runs on one of two schedules (``L`` weight layers, one step of
+synaptic delay each):
+
+- held (the default): each batch is held for ``L + 1`` steps; at the
+  window's last step every layer holds the batch's input and error together
+  and learns, so every batch sees the weights that all earlier batches
+  left. ``n * (L + 1)`` steps for ``n`` batches.
+- pipelined (``pipelined=True``): a new batch enters every step. Batch ``k``
+  (0-based) leaves the source at step ``k + 1``, population ``l`` (1-based)
+  hears it at step ``k + l + 1`` and the error population at step
+  ``k + L + 1``, which computes its error and broadcasts it in that same
+  step; every layer then learns from batch ``k`` with the input and
+  pre-activation it kept of it. The update is applied in that step's
+  learning phase, after the step's forward sums were taken, so layer ``l``
+  sums batch ``k`` with its weights from before the updates of batches
+  ``k - (L - l + 1)`` onwards (pipelined direct feedback alignment; the twin
+  :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` with
+  ``pipelined=True`` does the same). No error exists before step ``L + 1``
+  and the last batch needs ``L`` steps to drain: ``n + L`` steps.
+
+Hidden weights and Adam moments stay in the processes for the whole call and
+come back in bulk through shared memory, once, at the end of the run.
 """
 
 from __future__ import annotations
@@ -71,19 +88,31 @@ def onchip_spec(state: LocalMLPState, *, batch: int = 100, timeout: float = 600.
     return validate(spec)
 
 
+def training_steps(n_batches: int, n_layers: int, pipelined: bool) -> int:
+    """Time steps of a learning run over ``n_batches`` batches through ``n_layers`` weight layers:
+    ``n_batches * (n_layers + 1)`` held, ``n_batches + n_layers`` pipelined (see the module docstring)."""
+    return n_batches + n_layers if pipelined else n_batches * (n_layers + 1)
+
+
 class LavaBinaryMLP:
     """Runs a :class:`~lavaplast.reference.local_bnn.LocalMLPState` on Lava's CPU simulator.
 
     ``batch`` samples travel together through every process (a batch
     dimension inside the processes). ``timeout`` bounds each run of
     ``chunk_steps`` steps; the runtime is stopped on every exit path.
+    ``pipelined`` selects the learning schedule (see the module docstring):
+    the held schedule (default) learns exactly as
+    :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`'s ``train_batch``
+    does, batch after batch; the pipelined one takes a new batch every step
+    and learns as that twin does with ``pipelined=True``.
     """
 
     def __init__(self, state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0,
-                 chunk_steps: int = 2000, progress: bool = False):
+                 chunk_steps: int = 2000, progress: bool = False, pipelined: bool = False):
         if not isinstance(state, LocalMLPState):
             raise ValueError(f"state must be a LocalMLPState, got {type(state).__name__}")
         self.state = state
+        self.pipelined = bool(pipelined)
         self.batch = check_int("batch", batch, 1)
         self.timeout = check_positive("timeout", timeout)
         self.chunk_steps = check_int("chunk_steps", chunk_steps, 1)
@@ -102,8 +131,9 @@ class LavaBinaryMLP:
 
     @property
     def window(self) -> int:
-        """Time steps per batch while learning: one per synaptic delay, plus one."""
-        return self.n_layers + 1
+        """Time steps per batch while learning: one per synaptic delay plus one (held), or 1 (pipelined,
+        plus ``n_layers`` steps per run to drain the pipeline)."""
+        return 1 if self.pipelined else self.n_layers + 1
 
     def _check_inputs(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> tuple:
         """Finite inputs ``(N, n_in)`` and, with ``y``, int labels in ``0..n_classes-1``."""
@@ -143,8 +173,10 @@ class LavaBinaryMLP:
         """Learn on chip from batches ``order[k*batch:(k+1)*batch]`` of (x, y), in turn.
 
         ``len(order)`` must be a multiple of ``batch``. Adam moments start
-        from zero (a fresh optimizer, as at a task boundary). Updates the
-        hidden weights of :attr:`state`; returns the number of time steps run.
+        from zero (a fresh optimizer, as at a task boundary) and, pipelined,
+        the pipeline starts empty. Updates the hidden weights of
+        :attr:`state`; returns the number of time steps run: ``n * (L + 1)``
+        for ``n`` batches held, ``n + L`` pipelined.
         """
         x, y = self._check_inputs(x, y)
         order = np.asarray(order, dtype=np.int64)
@@ -153,12 +185,13 @@ class LavaBinaryMLP:
                              f"batch={self.batch}, got length {len(order)}")
         from lavaplast.graph.backends.lava import onchip_training_graph
 
-        s, B, K = self.state, self.batch, self.window
+        s, B, L = self.state, self.batch, self.n_layers
         readouts = [SharedArray(w.shape) for w in s.hidden]
         try:
-            src = onchip_training_graph(self.spec, s.feedback, x, y, order, B, readouts)
-            steps = len(order) // B * K
-            self._run(src, steps, "on-chip training", first=K)
+            src = onchip_training_graph(self.spec, s.feedback, x, y, order, B, readouts, pipelined=self.pipelined)
+            steps = training_steps(len(order) // B, L, self.pipelined)
+            # The first chunk (with the start-up) takes the first batch to the output and learns from it.
+            self._run(src, steps, "on-chip training", first=L + 1)
             for l, r in enumerate(readouts):
                 s.hidden[l] = r.read()
         finally:

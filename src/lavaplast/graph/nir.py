@@ -520,7 +520,7 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
     if inp.source == "array":
         lines += ['source = "array"', f"file = {_toml_value(_file_ref(inp.file, base))}"]
     elif inp.source == "external":
-        lines.append('source = "external"')
+        lines += ['source = "external"', f"encoding = {_toml_value(inp.encoding)}"]
     else:
         lines += ['source = "dataset"', f"dataset = {_toml_value(inp.dataset)}", f"split = {_toml_value(inp.split)}",
                   f"samples = {inp.samples}", f"encoding = {_toml_value(inp.encoding)}",

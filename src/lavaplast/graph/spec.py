@@ -537,7 +537,8 @@ def _input(where: str, t: _Table, base: Optional[Path]) -> InputSpec:
     if source == "array":
         spec = InputSpec(size=size, source=source, file=_resolve(base, t.take("file", str)))
     elif source == "external":
-        spec = InputSpec(size=size, source=source)
+        # A learner coding the values it is given needs the encoding; a chain run on --input arrays ignores it.
+        spec = InputSpec(size=size, source=source, encoding=t.take("encoding", str, "rate", choices=ENCODINGS))
     else:
         name = t.take("dataset", str)
         try:

@@ -177,7 +177,7 @@ def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> Graph
 
 
 def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.ndarray, order: np.ndarray,
-                          batch: int, readouts: list):
+                          batch: int, readouts: list, *, pipelined: bool = False):
     """The processes of an on-chip learning graph for ``spec``; returns the source (the graph's anchor).
 
     ::
@@ -187,35 +187,63 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
         every SignNeuron_l gets ErrorNeuron.err_out on fb_in (fixed random feedback)  <-----------/
         and returns its local error to BinaryDense_l.err_in; BinaryDense_L gets err_out directly.
 
-    Batches of ``batch`` samples of ``(x, y)`` in the sequence ``order`` are
-    each held for ``L + 1`` steps (``L`` connections, one step of synaptic
-    delay each); at the window's last step every layer holds the batch's
-    input and error together and learns. ``feedback[l]`` ``(n_l,
-    n_classes)`` is hidden population ``l``'s feedback matrix;
-    ``readouts[l]`` (a :class:`~lavaplast.proc.SharedArray`) receives
-    connection ``l``'s hidden weights at the end of the run.
+    Batches of ``batch`` samples of ``(x, y)`` in the sequence ``order``
+    (``n`` batches) go through the graph on one of two schedules; the graph
+    must run exactly :func:`~lavaplast.graph.binary_network.training_steps`
+    steps, at the end of which ``readouts[l]`` (a
+    :class:`~lavaplast.proc.SharedArray`) receives connection ``l``'s hidden
+    weights. ``feedback[l]`` ``(n_l, n_classes)`` is hidden population
+    ``l``'s feedback matrix.
+
+    - held (``pipelined=False``): each batch is held for ``L + 1`` steps
+      (``L`` connections, one step of synaptic delay each); at the window's
+      last step every layer holds the batch's input and error together and
+      learns. ``n * (L + 1)`` steps.
+    - pipelined: a new batch enters every step. Batch ``k`` leaves the source
+      at step ``k + 1``, reaches population ``l`` (1-based) at step
+      ``k + l + 1`` and the error population at ``k + L + 1``, where its
+      target arrives too (the source delays targets by ``L``); its error
+      goes out in that step, and every layer learns from it at once, pairing
+      it with the input (``BinaryDense_l``, ``L + 1 - l`` steps old) and
+      pre-activation (``SignNeuron_l``, ``L - l`` steps old) it kept of
+      batch ``k``. Learning runs on every step from ``L + 1`` on; the
+      forward passes of later batches use weights a few updates old (see
+      :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`). ``n + L``
+      steps.
     """
+    from lavaplast.graph.binary_network import training_steps
     from lavaplast.proc import BatchSource, BinaryDense, ErrorNeuron, SignNeuron
 
     check_onchip(spec)
     pops, L = spec.populations, len(spec.populations)
-    window = L + 1
-    schedule = dict(learn_every=window, learn_offset=0)
+    steps = training_steps(len(order) // batch, L, pipelined)
+    if pipelined:
+        # Learning every step once the first batch has reached the output.
+        schedule = dict(learn_every=1, learn_offset=0, learn_start=L + 1)
+        hold, target_delay = 1, L
+    else:
+        schedule = dict(learn_every=L + 1, learn_offset=0)
+        hold, target_delay = L + 1, 0
     out_pop = pops[-1]
-    src = BatchSource(data=x, labels=y, n_classes=out_pop.size, batch=batch, hold=window, order=order)
+    src = BatchSource(data=x, labels=y, n_classes=out_pop.size, batch=batch, hold=hold, order=order,
+                      target_delay=target_delay)
     out = ErrorNeuron(shape=(batch, out_pop.size), gain=per_neuron(out_pop.params["gain"], out_pop.size),
                       bias=per_neuron(out_pop.params["bias"], out_pop.size), loss=out_pop.params["loss"], **schedule)
     src.target_out.connect(out.target_in)
     prev = src.s_out
     for l, (conn, pop, hidden) in enumerate(zip(spec.connections, pops, hidden_weights(spec))):
         rule = conn.learning
+        # Connection l + 1 (1-based) hears batch k at step k + l + 1 and its error at step k + L + 1.
+        delays = dict(error_delay=L - l, cache_sums=False) if pipelined else {}
         dense = BinaryDense(hidden_weights=hidden, batch=batch, learning="local", meta=rule.meta, lr=rule.lr,
                             betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay,
-                            readout=readouts[l].spec, **schedule)
+                            readout=readouts[l].spec, readout_step=steps, **schedule, **delays)
         prev.connect(dense.s_in)
         if l < L - 1:
+            # Population l + 1 hears batch k at step k + l + 2, one step after its synapses.
             neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
-                                bias=per_neuron(pop.params["bias"], pop.size), feedback=feedback[l], **schedule)
+                                bias=per_neuron(pop.params["bias"], pop.size), feedback=feedback[l], **schedule,
+                                **(dict(error_delay=L - l - 1) if pipelined else {}))
             dense.a_out.connect(neuron.a_in)
             neuron.err_out.connect(dense.err_in)
             out.err_out.connect(neuron.fb_in)

@@ -1,4 +1,4 @@
-"""Graphs that learn before they answer: on-chip metaplastic learning and equilibrium propagation.
+"""Graphs that learn before they answer: on-chip metaplastic learning, spiking learners and equilibrium propagation.
 
 Both train for one pass over the first ``input.samples`` images of the
 input dataset's *train* split (rounded down to whole batches of
@@ -27,6 +27,16 @@ of steps, they are not driven by spike trains.
   (``lava``, event-driven with the populations' ``threshold``) or the
   network's own rate-based training (``torch``).
 
+- Spiking learners (``lif`` populations only, ``run.learning``, every
+  connection with one registered rule of :mod:`lavaplast.core.rules`): a
+  :class:`~lavaplast.reference.spiking_learner.SpikingLearnerState` from
+  the specification (:func:`~lavaplast.graph.spiking_learner.learner_state`;
+  ``run.steps`` steps per sample, the input ``rate`` or ``current`` coded),
+  run by :class:`~lavaplast.graph.spiking_learner.LavaSpikingLearner`
+  (``lava``) or its twin
+  :class:`~lavaplast.reference.spiking_learner.SpikingLearnerTwin`
+  (``snntorch``). The readout is the output spike counts.
+
 Whatever these builders cannot run is refused with a ``ValueError`` naming
 the field.
 """
@@ -46,9 +56,13 @@ def _check_common(spec: GraphSpec, inputs: GraphInput) -> None:
     if inputs.labels is None or spec.input.source != "dataset":
         raise unsupported(spec, "input", "a learning graph reads a labelled dataset; an input array "
                           "(--input or input.file) has no labels to learn from")
-    if spec.input.encoding != "current":
-        raise unsupported(spec, "input.encoding", f"a learning graph takes the pixel values as they are: "
-                          f"use 'current', not {spec.input.encoding!r}")
+    spiking = all(p.neuron == "lif" for p in spec.populations)
+    if spiking and spec.input.encoding not in ("rate", "current"):
+        raise unsupported(spec, "input.encoding", f"a spiking learner codes its input as 'rate' or 'current', "
+                          f"not {spec.input.encoding!r}")
+    if not spiking and spec.input.encoding != "current":
+        raise unsupported(spec, "input.encoding", f"a learning graph of sign or EP neurons takes the pixel values "
+                          f"as they are: use 'current', not {spec.input.encoding!r}")
     if spec.readout.population != spec.populations[-1].name:
         raise unsupported(spec, "readout.population", "a learning graph is read out at its last population")
 
@@ -181,12 +195,44 @@ def _run_ep(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -
     return records, states[-1], counts, {n: "dense messages" for n in names}, info
 
 
+# --- spiking on-chip learning -----------------------------------------------------
+
+
+def _run_spiking(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -> tuple:
+    from lavaplast.graph.spiking_learner import LavaSpikingLearner, learner_state
+    from lavaplast.reference.spiking_learner import SpikingLearnerTwin
+
+    if backend not in ("lava", "snntorch"):
+        raise unsupported(spec, "backends", f"a spiking learner runs on 'lava' or its twin 'snntorch', not "
+                          f"{backend!r}")
+    state = learner_state(spec)
+    B = min(spec.run.batch, inputs.samples)
+    info = {}
+    if spec.run.learning:
+        x, y, B = _training_set(spec)
+        info["train_samples"] = len(x)
+    if backend == "lava":
+        net = LavaSpikingLearner(state, batch=B, timeout=spec.run.timeout, progress=progress)
+        if spec.run.learning:
+            net.train(x, y)
+            info["train_steps"] = net.steps
+        counts = net.counts(inputs.values)
+    else:
+        twin = SpikingLearnerTwin(state)
+        if spec.run.learning:
+            twin.train(x, y, np.arange(len(x)), batch=B)
+        counts = twin.counts(inputs.values, batch=B)
+    out = spec.populations[-1].name
+    return {out: counts[None]}, counts, {out: int(counts.sum())}, {out: "spikes"}, info
+
+
 def run_learning(spec: GraphSpec, inputs: GraphInput, *, backend: str, progress: bool = False) -> GraphRun:
     """Train (when ``run.learning``) and answer with an on-chip learning or EP graph on ``backend``."""
     t0 = time.perf_counter()
     _check_common(spec, inputs)
-    ep = any(p.neuron == "ep" for p in spec.populations)
-    records, readout, counts, kinds, info = (_run_ep if ep else _run_local)(spec, inputs, backend, progress)
+    kinds = {p.neuron for p in spec.populations}
+    runner = _run_ep if "ep" in kinds else _run_spiking if kinds == {"lif"} else _run_local
+    records, readout, counts, kinds, info = runner(spec, inputs, backend, progress)
     steps = next(iter(records.values())).shape[0]
     return GraphRun(backend=backend, records=records, readout=readout, predictions=readout.argmax(1),
                     labels=inputs.labels, counts=counts, count_kind=kinds, steps=steps,

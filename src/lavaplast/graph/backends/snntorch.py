@@ -38,8 +38,6 @@ def build_twin(spec: GraphSpec, weights=None):
         if pop.neuron != "lif":
             raise unsupported(spec, f"populations[{i}].neuron", f"the snntorch backend runs 'lif' neurons only, "
                               f"got {pop.neuron!r}")
-    if spec.run.learning:
-        raise unsupported(spec, "run.learning", "the snntorch backend runs inference only")
     params = [lif_params(p) for p in spec.populations]
     return SpikingBinaryMLP(hidden_weights(spec) if weights is None else weights,
                             beta=[b for b, _ in params], threshold=[th for _, th in params],
@@ -49,6 +47,10 @@ def build_twin(spec: GraphSpec, weights=None):
 
 def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> GraphRun:
     """Run ``spec`` on ``inputs`` with the snnTorch twin, ``run.batch`` samples at a time."""
+    if spec.run.learning:
+        from lavaplast.graph.backends.learning import run_learning
+
+        return run_learning(spec, inputs, backend="snntorch", progress=progress)
     t0 = time.perf_counter()
     twin = build_twin(spec)
     T, N, _ = inputs.data.shape
