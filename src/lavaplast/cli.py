@@ -101,6 +101,11 @@ def _add_onchip(sub) -> None:
     p.add_argument("--train-limit", type=int, default=None, help="training images per task")
     p.add_argument("--test-limit", type=int, default=None, help="test images per task")
     p.add_argument("--backend", default="both", help="both, lava or twin")
+    p.add_argument("--neuron", default="sign", help="sign (sign neurons, PyTorch twin) or lif (spiking learner, "
+                   "snnTorch twin)")
+    p.add_argument("--steps", type=int, default=10, help="lif: time steps per sample (T > number of layers)")
+    p.add_argument("--rule", default="metaplastic", help="lif: registered local rule (lavaplast.core.rule_names())")
+    p.add_argument("--gain", type=float, default=0.5, help="lif: the output error is softmax(gain * spike counts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/onchip")
@@ -115,7 +120,8 @@ def _run_onchip(args) -> int:
         dataset=args.dataset, n_tasks=args.n_tasks, hidden=args.hidden,
         meta=_meta_arg(args.meta), lr=args.lr, epochs=args.epochs,
         batch=args.batch, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
-        backend=args.backend, data_dir=args.data_dir,
+        backend=args.backend, data_dir=args.data_dir, neuron=args.neuron, steps=args.steps, rule=args.rule,
+        gain=args.gain,
     )
     results = run_onchip(config, args.out, overwrite=args.overwrite, progress=args.progress)
     final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])

@@ -84,8 +84,22 @@ from lavaplast.core.rules import (
     reward_hebbian_rule,
     rule_names,
 )
+from lavaplast.core.spiking_learning import (
+    LearnerSchedule,
+    check_window,
+    lif_step,
+    spike_error,
+    surrogate_derivative,
+    window_input,
+)
 
 __all__ = [
+    "LearnerSchedule",
+    "check_window",
+    "lif_step",
+    "spike_error",
+    "surrogate_derivative",
+    "window_input",
     "AdamMoments",
     "ce_error",
     "check_sizes",

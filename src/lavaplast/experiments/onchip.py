@@ -1,11 +1,15 @@
-"""Continual learning entirely on chip: the Lava graph against its PyTorch twin.
+"""Continual learning entirely on chip: the Lava graph against its twin.
 
-A binary network learns a stream of permuted tasks with the local rule
+A binary network learns a stream of permuted tasks with a local rule
 (output error + direct feedback alignment, metaplastic Adam in every
-synapse), once in Lava's CPU simulator and once in the PyTorch twin, from
-the same initial state and the same batches. After each task both are
-tested on every task seen so far; the results hold both, their agreement,
-and the largest hidden-weight difference between the two.
+synapse), once in Lava's CPU simulator and once in its twin, from the same
+initial state and the same batches. ``neuron="sign"``: sign neurons, the
+PyTorch twin :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`;
+``neuron="lif"``: the spiking learner (LIF populations, ``steps`` per
+sample, rate-coded input, the rule ``rule``) and its snnTorch twin
+:class:`~lavaplast.reference.spiking_learner.SpikingLearnerTwin`. After
+each task both are tested on every task seen so far; the results hold both,
+their agreement, and the largest hidden-weight difference between the two.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from lavaplast.experiments.report import finish_figure, new_figure
 from lavaplast.reference.local_bnn import LocalBinaryMLP, init_local_mlp
 
 BACKENDS = ("both", "lava", "twin")
+NEURONS = ("sign", "lif")
 
 
 @dataclass
@@ -46,6 +51,10 @@ class OnChipConfig:
     seed: int = 0
     backend: str = "both"
     data_dir: Optional[str] = None
+    neuron: str = "sign"
+    steps: int = 10
+    rule: str = "metaplastic"
+    gain: float = 0.5
 
     def __post_init__(self):
         # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
@@ -57,6 +66,14 @@ class OnChipConfig:
         for name in ("train_limit", "test_limit"):
             setattr(self, name, check_optional_int(name, getattr(self, name)))
         self.backend = check_choice("backend", self.backend, BACKENDS)
+        self.neuron = check_choice("neuron", self.neuron, NEURONS)
+        self.steps = check_int("steps", self.steps, 1)
+        self.gain = check_positive("gain", self.gain)
+        if self.neuron == "lif":
+            from lavaplast.core import check_window, get_rule
+
+            check_window(self.steps, len(self.hidden) + 1)
+            self.rule = get_rule(self.rule).name
         self.lr = check_positive("lr", self.lr)
         self.meta = compact_per_layer("meta", self.meta, len(self.hidden) + 1)
         self.data_dir = normalise_data_dir(self.data_dir)
@@ -101,18 +118,11 @@ def run_onchip(
 
 
 def _run_onchip(config: OnChipConfig, out_dir: Path, progress: bool, log, tasks) -> dict:
-    from lavaplast.graph import LavaBinaryMLP  # imports Lava
-
     if tasks is None:
         tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, seed=config.seed,
                            data_dir=config.data_dir, train_limit=config.train_limit, test_limit=config.test_limit)
     sizes = [tasks[0].n_features, *config.hidden, tasks[0].n_classes]
-    state = init_local_mlp(sizes, meta=config.meta, lr=config.lr, seed=config.seed)
-    use_lava = config.backend in ("both", "lava")
-    use_twin = config.backend in ("both", "twin")
-    lava = LavaBinaryMLP(state.copy(), batch=config.batch, progress=progress) if use_lava else None
-    twin = LocalBinaryMLP(state.copy()) if use_twin else None
-    eye = np.eye(tasks[0].n_classes)
+    lava, twin = _learners(config, sizes, progress)
     history = []
     seconds = {"lava_train": 0.0, "lava_test": 0.0, "twin_train": 0.0, "twin_test": 0.0}
     for ti, task in enumerate(tasks):
@@ -124,11 +134,7 @@ def _run_onchip(config: OnChipConfig, out_dir: Path, progress: bool, log, tasks)
             seconds["lava_train"] += time.perf_counter() - t0
         if twin is not None:
             t0 = time.perf_counter()
-            twin.reset_optimizer()  # a fresh optimizer per task, like the Lava graph
-            for k in range(0, len(order), config.batch):
-                idx = order[k:k + config.batch]
-                twin.train_batch(task.x_train[idx], eye[task.y_train[idx]])
-            twin.sync_state()
+            twin.train(task.x_train, task.y_train, order)
             seconds["twin_train"] += time.perf_counter() - t0
         seen = tasks[: ti + 1]
         if lava is not None:
@@ -167,13 +173,90 @@ def _run_onchip(config: OnChipConfig, out_dir: Path, progress: bool, log, tasks)
         seconds={k: round(v, 2) for k, v in seconds.items()},
     )
     if lava is not None:
-        results["lava_steps"] = lava.steps_run
+        results["lava_steps"] = sum(r["lava_steps"] for r in history)
         trained = sum(r["samples"] for r in history)
         results["lava_train_samples_per_s"] = trained / max(seconds["lava_train"], 1e-9)
     _write_csv(history, out_dir / "history.csv")
     _plot(results, out_dir / "accuracy.png")
     write_json(out_dir / "results.json", results)  # last: marks a finished run
     return results
+
+
+class _SignTwin:
+    """The PyTorch twin of the sign graph, with the Lava learner's ``train``: a fresh optimizer per call."""
+
+    def __init__(self, state, batch: int):
+        self.net, self.batch = LocalBinaryMLP(state), batch
+        self.state = self.net.state
+
+    def train(self, x, y, order) -> None:
+        eye = np.eye(self.state.sizes[-1])
+        self.net.reset_optimizer()  # a fresh optimizer per task, like the Lava graph
+        for k in range(0, len(order), self.batch):
+            idx = order[k:k + self.batch]
+            self.net.train_batch(x[idx], eye[y[idx]])
+        self.net.sync_state()
+
+    def predict(self, x):
+        return self.net.predict(x)
+
+
+class _LifLava:
+    """:class:`~lavaplast.graph.spiking_learner.LavaSpikingLearner` whose ``train`` returns the steps run."""
+
+    def __init__(self, state, batch: int, progress: bool):
+        from lavaplast.graph.spiking_learner import LavaSpikingLearner
+
+        self.net = LavaSpikingLearner(state, batch=batch, progress=progress)
+        self.state = state
+
+    def train(self, x, y, order) -> int:
+        self.net.train(x, y, order)
+        return self.net.steps
+
+    def predict(self, x):
+        return self.net.predict(x)
+
+
+class _LifTwin:
+    def __init__(self, state, batch: int):
+        from lavaplast.reference.spiking_learner import SpikingLearnerTwin
+
+        self.net, self.batch, self.state = SpikingLearnerTwin(state), batch, state
+
+    def train(self, x, y, order) -> None:
+        self.net.train(x, y, order, batch=self.batch)
+
+    def predict(self, x):
+        return self.net.predict(x, batch=self.batch)
+
+
+def _learners(config: OnChipConfig, sizes: list, progress: bool) -> tuple:
+    """``(lava, twin)`` learners from one initial state (``None`` where the backend leaves one out)."""
+    use_lava = config.backend in ("both", "lava")
+    use_twin = config.backend in ("both", "twin")
+    meta = compact_per_layer("meta", config.meta, len(sizes) - 1)
+    if config.neuron == "sign":
+        from lavaplast.graph import LavaBinaryMLP  # imports Lava
+
+        state = init_local_mlp(sizes, meta=meta, lr=config.lr, seed=config.seed)
+        lava = LavaBinaryMLP(state.copy(), batch=config.batch, progress=progress) if use_lava else None
+        return lava, _SignTwin(state.copy(), config.batch) if use_twin else None
+    from lavaplast.reference.spiking_learner import init_spiking_learner
+
+    metas = meta if isinstance(meta, list) else [meta] * (len(sizes) - 1)
+    state = init_spiking_learner(sizes, T=config.steps, rule=config.rule, gain=config.gain, seed=config.seed,
+                                 params=[_lif_params(config.rule, config.lr, m) for m in metas])
+    lava = _LifLava(state.copy(), config.batch, progress) if use_lava else None
+    return lava, _LifTwin(state.copy(), config.batch) if use_twin else None
+
+
+def _lif_params(rule: str, lr: float, meta: float) -> dict:
+    """The rule's parameters: ``lr``, and ``meta`` where the rule has it."""
+    from lavaplast.core import get_rule
+
+    defaults = get_rule(rule).defaults
+    return {k: v for k, v in (("lr", lr), ("meta", meta)) if k in defaults}
 
 
 def _split_acc(preds: np.ndarray, seen: list[Task]) -> list[float]:
