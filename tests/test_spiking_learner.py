@@ -211,3 +211,30 @@ def test_registered_rules_are_the_shipped_ones():
     for name in ("metaplastic", "metaplastic_sgd", "plain", "bcm", "reward_hebbian"):
         assert get_rule(name).name == name
     assert torch.get_default_dtype() == torch.float32  # the twin's float64 is local, not global
+
+
+# --- continual learning from the command line -------------------------------------------
+
+
+def test_cli_onchip_lif_reports_lava_twin_agreement(tmp_path, capsys):
+    import json
+
+    from lavaplast.cli import main
+
+    out = tmp_path / "run"
+    assert main(["onchip", "--neuron", "lif", "--dataset", "digits", "--n-tasks", "2", "--hidden", "24",
+                 "--steps", "5", "--batch", "10", "--lr", "0.01", "--meta", "1.0", "--train-limit", "1000",
+                 "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["neuron"] == "lif" and results["sizes"] == [64, 24, 10]
+    for row in results["history"]:
+        assert row["agreement"] == 100.0
+        assert max(row["max_weight_diff"]) < 1e-9
+        assert row["acc_lava"] == row["acc_twin"]
+        assert row["lava_steps"] == 100 * 5 + 2  # 100 batches of 10, pipelined
+    assert results["history"][0]["acc_lava"][0] > 40  # one pass over 1000 permuted digits
+    assert (out / "accuracy.png").stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["onchip", "--neuron", "lif", "--dataset", "digits", "--hidden", "24", "24", "--steps", "3",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "T must be > the number of connections (3)" in capsys.readouterr().err
