@@ -238,3 +238,37 @@ def test_cli_onchip_lif_reports_lava_twin_agreement(tmp_path, capsys):
     assert main(["onchip", "--neuron", "lif", "--dataset", "digits", "--hidden", "24", "24", "--steps", "3",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "T must be > the number of connections (3)" in capsys.readouterr().err
+
+
+# --- the rule checker -------------------------------------------------------------------
+
+
+def test_check_rule_passes_the_shipped_rules():
+    from lavaplast.graph.spiking_learner import check_rule
+
+    result = check_rule("reward_hebbian", dict(lr=0.05, tau=5.0), samples=40)
+    assert result.passed and result.moved and result.max_weight_diff < 1e-12 and result.steps == 8 * 5 + 2
+
+
+def test_check_rule_catches_state_kept_outside_the_rule():
+    """A rule that counts its calls in a closure instead of its ``state``: in the twin one counter serves
+    every layer, in Lava every synapse process forks its own copy, so the learning rates drift apart."""
+    from lavaplast.core import LocalRule
+    from lavaplast.graph.spiking_learner import RuleMismatchError, check_rule
+
+    calls = [0]
+
+    def decaying(pre, post, third, hidden, state, *, lr):
+        calls[0] += 1
+        return -lr / calls[0] * ((post * third).T @ pre) / pre.shape[0]
+
+    broken = LocalRule("test_closure_counter", decaying, defaults={"lr": 0.05})
+    with pytest.raises(RuleMismatchError, match=r"rule 'test_closure_counter': Lava and the twin disagree: "
+                                                 r"hidden weights differ by up to"):
+        check_rule(broken, samples=40)
+
+    def fixed(pre, post, third, hidden, state, *, lr):
+        state["calls"] = state.get("calls", 0) + 1
+        return -lr / state["calls"] * ((post * third).T @ pre) / pre.shape[0]
+
+    assert check_rule(LocalRule("test_state_counter", fixed, defaults={"lr": 0.05}), samples=40).passed

@@ -16,6 +16,7 @@ the same in snnTorch.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -219,3 +220,76 @@ class LavaSpikingLearner:
     def predict(self, x) -> np.ndarray:
         """Class predictions: the output neuron with the most spikes (the first of equals)."""
         return self.counts(x).argmax(1)
+
+
+class RuleMismatchError(AssertionError):
+    """A learning rule moves the weights differently on Lava than in its twin."""
+
+
+@dataclass
+class RuleCheck:
+    """What :func:`check_rule` measured: the largest hidden-weight difference between Lava and the
+    twin, the fraction of equal output spike counts while learning, and the largest weight change
+    (a rule that changes nothing passes trivially; :attr:`moved` says it did not)."""
+
+    rule: str
+    max_weight_diff: float
+    equal_counts: float
+    max_weight_change: float
+    tolerance: float
+    steps: int
+
+    @property
+    def moved(self) -> bool:
+        return self.max_weight_change > 1e3 * self.tolerance
+
+    @property
+    def passed(self) -> bool:
+        return self.max_weight_diff <= self.tolerance and self.equal_counts == 1.0
+
+
+def check_rule(rule, params=None, *, sizes=(64, 24, 10), T: int = 5, batch: int = 5, samples: int = 100,
+               seed: int = 0, tolerance: float = 1e-9, x=None, y=None) -> RuleCheck:
+    """Train a small spiking learner with ``rule`` on Lava and in its twin; raise if they disagree.
+
+    ``rule`` is a registered name or a :class:`~lavaplast.core.rules.LocalRule`
+    (registered first if it is not), ``params`` its parameters. The learner
+    (``sizes``, ``T`` steps per sample, ``batch``) learns from ``samples``
+    digits (or the given ``x`` in [0, 1], ``y``) once on Lava's CPU
+    simulator and once in the snnTorch twin, from the same state. Raises
+    :class:`RuleMismatchError` when the hidden weights differ by more than
+    ``tolerance`` or any output spike count differs (typical causes: state
+    kept outside the rule's ``state`` dict, code that behaves differently on
+    numpy and torch); returns the :class:`RuleCheck` otherwise.
+    """
+    from lavaplast.core import LocalRule, get_rule, register_rule, rule_names
+    from lavaplast.reference.spiking_learner import SpikingLearnerTwin, init_spiking_learner
+
+    if isinstance(rule, LocalRule):
+        if rule.name not in rule_names() or get_rule(rule.name) is not rule:
+            register_rule(rule, replace=True)
+        rule = rule.name
+    if x is None:
+        from lavaplast.data import load_dataset
+
+        x, y = load_dataset("digits", "train")
+        x = x.reshape(len(x), -1) / 255.0
+    samples = check_int("samples", samples, 1) // batch * batch
+    if samples == 0 or samples > len(x):
+        raise ValueError(f"samples must give at least one batch of {batch} from {len(x)} inputs, got {samples}")
+    order = np.random.default_rng(seed).permutation(len(x))[:samples]
+    start = init_spiking_learner(list(sizes), T=T, rule=rule, params=params, seed=seed)
+    lava, twin = LavaSpikingLearner(start.copy(), batch=batch, timeout=300), SpikingLearnerTwin(start.copy())
+    c_lava = lava.train(x, y, order)
+    c_twin = twin.train(x, y, order, batch=batch)
+    result = RuleCheck(rule=rule, tolerance=float(tolerance), steps=lava.steps,
+                       max_weight_diff=max(float(np.abs(a - b).max()) for a, b in
+                                           zip(lava.state.hidden, twin.state.hidden)),
+                       equal_counts=float(np.mean(np.all(c_lava == c_twin, axis=1))),
+                       max_weight_change=max(float(np.abs(a - w).max()) for a, w in
+                                             zip(lava.state.hidden, start.hidden)))
+    if not result.passed:
+        raise RuleMismatchError(f"rule {rule!r}: Lava and the twin disagree: hidden weights differ by up to "
+                                f"{result.max_weight_diff:.3g} (tolerance {tolerance:g}), "
+                                f"{100 * result.equal_counts:.1f}% of output spike counts equal")
+    return result
