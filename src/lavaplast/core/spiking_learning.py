@@ -162,3 +162,51 @@ def check_learner_neuron(beta, threshold, slope) -> tuple[float, float, float]:
 def check_rates(what: str, x, n: int) -> np.ndarray:
     """Finite inputs ``(N, n)``; for ``rate`` coding they must lie in [0, 1] (checked by the caller)."""
     return check_finite_array(what, x, (None, n))
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """Hidden weights held in fixed point: ``bits``-bit signed integers with ``frac_bits`` fractional bits.
+
+    A weight lives on the grid ``2^-frac_bits``, saturated to
+    ``[-2^(bits-1), 2^(bits-1) - 1] / 2^frac_bits``; every update the rule
+    computes (in float, from the weights' real values) is rounded onto the
+    grid, stochastically (``stochastic``: up with probability equal to the
+    remainder, drawn from ``default_rng([seed, layer])``, so small updates
+    survive on average) or to the nearest step. The rule's own state stays
+    in float.
+    """
+
+    frac_bits: int = 12
+    bits: int = 16
+    stochastic: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        check_int("bits", self.bits, 2, 32)
+        check_int("frac_bits", self.frac_bits, 0, self.bits - 1)
+        check_int("seed", self.seed, 0)
+
+    def _limits(self) -> tuple[int, int]:
+        return -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+
+    def to_grid(self, hidden) -> np.ndarray:
+        """Integers ``q`` of the nearest grid point to ``hidden`` (saturated), as int64."""
+        lo, hi = self._limits()
+        return np.clip(np.rint(np.asarray(hidden, dtype=np.float64) * 2.0 ** self.frac_bits), lo, hi).astype(np.int64)
+
+    def value(self, q) -> np.ndarray:
+        """The real values of grid integers ``q``."""
+        return np.asarray(q, dtype=np.float64) / 2.0 ** self.frac_bits
+
+    def rng(self, layer: int) -> np.random.Generator:
+        """The rounding generator of connection ``layer`` (1-based)."""
+        return np.random.default_rng([self.seed, int(layer)])
+
+    def step(self, q: np.ndarray, update, rng: np.random.Generator) -> np.ndarray:
+        """``q`` moved by ``update`` (real-valued), rounded onto the grid and saturated; returns new integers."""
+        scaled = np.asarray(update, dtype=np.float64) * 2.0 ** self.frac_bits
+        low = np.floor(scaled)
+        steps = low + (rng.random(scaled.shape) < scaled - low) if self.stochastic else np.rint(scaled)
+        lo, hi = self._limits()
+        return np.clip(q + steps.astype(np.int64), lo, hi)

@@ -35,7 +35,8 @@ def learner_spec(state: SpikingLearnerState, *, batch: int = 1, timeout: float =
     readout carrying the error's ``gain``, ``bias`` and ``loss``; ``T`` is
     ``run.steps``, the encoding ``input.encoding``, the seed ``run.seed``.
     The feedback matrices are not part of a specification (a graph file
-    draws them with ``run.seed``) and travel with the state.
+    draws them with ``run.seed``) and travel with the state, as does its
+    fixed-point format (a choice of process models).
     """
     from lavaplast.graph.spec import (
         Connection,
@@ -152,7 +153,7 @@ class LavaSpikingLearner:
                              f"batch={self.batch}, got length {len(order)}")
         return order
 
-    def _run(self, src, steps: int, desc: str) -> None:
+    def _run(self, src, steps: int, desc: str, tag: str) -> None:
         from lavaplast.progress import tqdm_class
 
         first = min(self.state.T + self.state.n_layers, steps)
@@ -164,7 +165,7 @@ class LavaSpikingLearner:
         t0 = time.perf_counter()
         self.last_chunks = []
         try:
-            with LavaSession(src, sim_config(), timeout=self.timeout) as session:
+            with LavaSession(src, sim_config(tag), timeout=self.timeout) as session:
                 for n in chunks:
                     t = time.perf_counter()
                     session.run(n)
@@ -195,8 +196,9 @@ class LavaSpikingLearner:
         try:
             with SharedArray((n_batches, self.batch, s.sizes[-1])) as record:
                 src = spiking_learning_graph(self.spec, s.feedback, x, y, order, self.batch, learning=learn,
-                                             readouts=readouts, count_record=record)
-                self._run(src, schedule.steps(n_batches), "spiking learning" if learn else "spiking inference")
+                                             readouts=readouts, count_record=record, fixed_point=s.fixed_point)
+                self._run(src, schedule.steps(n_batches), "spiking learning" if learn else "spiking inference",
+                          "fixed_pt" if s.fixed_point is not None else "floating_pt")
                 counts = record.read().reshape(len(order), -1)
             for l, r in enumerate(readouts):
                 s.hidden[l] = r.read()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import snntorch as snn
@@ -39,6 +39,7 @@ from lavaplast.core import (
 )
 from lavaplast.core.spiking_learning import (
     ENCODINGS,
+    FixedPoint,
     LearnerSchedule,
     check_window,
     spike_error,
@@ -71,7 +72,9 @@ class SpikingLearnerState:
     :mod:`lavaplast.core.rules` name with ``params`` (one dict, or one per
     connection); the output error from ``gain * counts + bias`` and
     ``loss``; the input coded as ``encoding`` (``rate``: Bernoulli spikes,
-    pixel values in [0, 1]; ``current``) with ``seed``. Validated on
+    pixel values in [0, 1]; ``current``) with ``seed``; with ``fixed_point``
+    (a :class:`~lavaplast.core.spiking_learning.FixedPoint`) the hidden
+    weights live on its grid (Lava's ``fixed_pt`` models). Validated on
     construction (one value of a per-layer setting is broadcast).
     """
 
@@ -90,6 +93,7 @@ class SpikingLearnerState:
     seed: int = 0
     quantizer: str = "binary"
     ternary_threshold: float = 0.05
+    fixed_point: Optional[FixedPoint] = None
 
     def __post_init__(self):
         if not isinstance(self.hidden, (list, tuple)) or len(self.hidden) == 0:
@@ -123,6 +127,8 @@ class SpikingLearnerState:
         self.seed = check_int("seed", self.seed, 0)
         self.quantizer = check_choice("quantizer", self.quantizer, QUANTIZERS)
         self.ternary_threshold = check_number("ternary_threshold", self.ternary_threshold, low=0.0)
+        if self.fixed_point is not None and not isinstance(self.fixed_point, FixedPoint):
+            raise ValueError(f"fixed_point must be a FixedPoint or None, got {type(self.fixed_point).__name__}")
 
     @property
     def n_layers(self) -> int:
@@ -216,8 +222,12 @@ class SpikingLearnerTwin:
         sched = LearnerSchedule(T=T, L=L, n_batches=n_batches)
         sizes = s.sizes
         f64 = dict(dtype=torch.float64)
-        hidden = [torch.from_numpy(w.copy()) for w in s.hidden]
-        weights = [s.quantized(l) for l in range(L)]
+        fp = s.fixed_point
+        grid = [fp.to_grid(w) for w in s.hidden] if fp is not None else None
+        hidden = [torch.from_numpy(fp.value(q) if fp is not None else w.copy()) for q, w in
+                  zip(grid or s.hidden, s.hidden)]
+        rngs = [fp.rng(l + 1) for l in range(L)] if fp is not None else None
+        weights = [self._synapses(h.numpy()) for h in hidden]
         rule = get_rule(s.rule)
         rule_state = [rule.init_state(h) for h in hidden]
         feedback = [torch.from_numpy(f) for f in s.feedback]
@@ -272,12 +282,19 @@ class SpikingLearnerTwin:
                 err = spike_error(last_counts, target, s.gain, s.bias, s.loss)
                 for l in range(L):
                     third = err if l == L - 1 else err @ feedback[l].T
-                    hidden[l] = apply_rule(rule, pre[l], post[l], third, hidden[l], rule_state[l], s.params[l])
-                    h = hidden[l].numpy()
-                    weights[l] = binarize(h) if s.quantizer == "binary" else ternarize(h, s.ternary_threshold)
+                    new = apply_rule(rule, pre[l], post[l], third, hidden[l], rule_state[l], s.params[l])
+                    if fp is not None:  # the update rounded onto the grid, as the fixed_pt model does
+                        grid[l] = fp.step(grid[l], (new - hidden[l]).numpy(), rngs[l])
+                        new = torch.from_numpy(fp.value(grid[l]))
+                    hidden[l] = new
+                    weights[l] = self._synapses(new.numpy())
         if learn:
             s.hidden = [h.numpy().copy() for h in hidden]
         return out_counts.reshape(n_batches * B, -1)
+
+    def _synapses(self, hidden: np.ndarray) -> np.ndarray:
+        s = self.state
+        return binarize(hidden) if s.quantizer == "binary" else ternarize(hidden, s.ternary_threshold)
 
     def train(self, x, y, order, *, batch: int = 1) -> np.ndarray:
         """Learn from ``(x, y)`` in the sequence ``order``; returns the output counts seen while learning."""

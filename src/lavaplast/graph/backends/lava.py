@@ -356,7 +356,7 @@ def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *
 
 
 def spiking_learning_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: Optional[np.ndarray], order,
-                           batch: int, *, learning: bool, readouts=(), count_record=None):
+                           batch: int, *, learning: bool, readouts=(), count_record=None, fixed_point=None):
     """The processes of a spiking learner for ``spec`` (``lif`` populations, learning connections); returns
     the source.
 
@@ -375,7 +375,10 @@ def spiking_learning_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: Op
     receive the hidden weights. ``count_record`` (a ``SharedArray`` of shape
     ``(n_batches, batch, n_out)``) keeps every batch's output spike counts.
     ``feedback[l]`` ``(n_l, n_classes)`` is hidden population ``l``'s
-    feedback matrix.
+    feedback matrix. ``fixed_point`` (a
+    :class:`~lavaplast.core.spiking_learning.FixedPoint`) goes to every
+    connection, whose ``fixed_pt`` model then holds the hidden weights on
+    its grid (run the graph with ``sim_config("fixed_pt")``).
     """
     from lavaplast.proc import BatchSink
     from lavaplast.proc.learning_binary_dense.process import LearningBinaryDense
@@ -404,7 +407,8 @@ def spiking_learning_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: Op
                              slope=pop.params.get("slope", 1.0 / threshold))
         dense = LearningBinaryDense(hidden_weights=hidden, batch=batch, layer=l + 1, rule=rule, params=params,
                                     quantizer=conn.quantizer, threshold=conn.ternary_threshold,
-                                    readout=readouts[l].spec if readouts else None, **common)
+                                    readout=readouts[l].spec if readouts else None, fixed_point=fixed_point,
+                                    **common)
         prev.connect(dense.s_in)
         if l < L - 1:
             neuron = LearningLIF(feedback=feedback[l], layer=l + 1, **neuron_params, **common)

@@ -10,7 +10,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import check_choice, check_finite_array, check_int, check_nonnegative, get_rule
-from lavaplast.core.spiking_learning import LearnerSchedule
+from lavaplast.core.spiking_learning import FixedPoint, LearnerSchedule
 from lavaplast.proc.base import CheckedProcess
 
 QUANTIZERS = ("binary", "ternary")
@@ -29,12 +29,19 @@ class LearningBinaryDense(CheckedProcess):
     fresh with the process. ``readout`` (a
     :class:`~lavaplast.proc.SharedArray` spec) receives the hidden weights
     after every update.
+
+    Two models: ``floating_pt`` (float64 hidden weights) and ``fixed_pt``
+    (``fixed_point``, a :class:`~lavaplast.core.spiking_learning.FixedPoint`:
+    hidden weights on a fixed-point grid, every update rounded onto it; the
+    rule computes in float from their real values). A process given
+    ``fixed_point`` refuses to run the float model.
     """
 
     def __init__(self, *, hidden_weights: np.ndarray, batch: int, T: int, layer: int, n_layers: int,
                  rule: str = "metaplastic", params: ty.Optional[dict] = None, quantizer: str = "binary",
                  threshold: float = 0.05, n_batches: ty.Optional[int] = None, learning: bool = True,
-                 readout: ty.Optional[dict] = None, name: ty.Optional[str] = None,
+                 readout: ty.Optional[dict] = None, fixed_point: ty.Optional[FixedPoint] = None,
+                 name: ty.Optional[str] = None,
                  log_config: ty.Optional[LogConfig] = None) -> None:
         who = "LearningBinaryDense"
         hidden_weights = check_finite_array(f"{who}: hidden_weights", hidden_weights)
@@ -55,9 +62,11 @@ class LearningBinaryDense(CheckedProcess):
         if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
             raise ValueError(f"{who}: readout array has shape {tuple(readout['shape'])}, expected "
                              f"{hidden_weights.shape}")
+        if fixed_point is not None and not isinstance(fixed_point, FixedPoint):
+            raise ValueError(f"{who}: fixed_point must be a FixedPoint or None, got {type(fixed_point).__name__}")
         super().__init__(rule=local_rule.name, params=dict(params), quantizer=quantizer, threshold=threshold,
-                         schedule=schedule, layer=layer, learning=bool(learning), readout=readout, name=name,
-                         log_config=log_config)
+                         schedule=schedule, layer=layer, learning=bool(learning), readout=readout,
+                         fixed_point=fixed_point, name=name, log_config=log_config)
         n_out, n_in = hidden_weights.shape
         self.s_in = InPort(shape=(batch, n_in))
         self.a_out = OutPort(shape=(batch, n_out))

@@ -58,7 +58,7 @@ class AbstractLearnerNeuronModel(PyLoihiProcessModel):
 
 @implements(proc=LearningLIF, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PyLearningLIFModel(AbstractLearnerNeuronModel):
     fb_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
 
@@ -77,7 +77,7 @@ class PyLearningLIFModel(AbstractLearnerNeuronModel):
 
 @implements(proc=OutputLIF, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("floating_pt")
+@tag("floating_pt", "fixed_pt")
 class PyOutputLIFModel(AbstractLearnerNeuronModel):
     count_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     target_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
