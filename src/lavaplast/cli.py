@@ -92,7 +92,9 @@ def _add_onchip(sub) -> None:
     p = sub.add_parser("onchip", help="continual learning on chip (Lava) against its PyTorch twin",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist", help="base dataset of the permuted tasks")
-    p.add_argument("--n-tasks", type=int, default=3)
+    p.add_argument("--protocol", default="permuted", help="permuted (n tasks of --dataset) or sequence (MNIST, "
+                   "then Fashion-MNIST; --n-tasks 2)")
+    p.add_argument("--n-tasks", type=int, default=None, help="tasks (default: 3 permuted, 2 in sequence)")
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer widths")
     p.add_argument("--meta", type=float, nargs="+", default=[0.0], help="m: one value, or one per weight layer")
     p.add_argument("--lr", type=float, default=0.02)
@@ -117,7 +119,9 @@ def _run_onchip(args) -> int:
     from lavaplast.experiments.onchip import OnChipConfig, run_onchip
 
     config = OnChipConfig(
-        dataset=args.dataset, n_tasks=args.n_tasks, hidden=args.hidden,
+        dataset=args.dataset,
+        n_tasks=args.n_tasks if args.n_tasks is not None else (2 if args.protocol == "sequence" else 3),
+        protocol=args.protocol, hidden=args.hidden,
         meta=_meta_arg(args.meta), lr=args.lr, epochs=args.epochs,
         batch=args.batch, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
         backend=args.backend, data_dir=args.data_dir, neuron=args.neuron, steps=args.steps, rule=args.rule,

@@ -33,6 +33,8 @@ from lavaplast.reference.local_bnn import LocalBinaryMLP, init_local_mlp
 
 BACKENDS = ("both", "lava", "twin")
 NEURONS = ("sign", "lif")
+# permuted: n_tasks pixel permutations of `dataset`; sequence: MNIST, then Fashion-MNIST (n_tasks is 2).
+PROTOCOLS = ("permuted", "sequence")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class OnChipConfig:
     backend: str = "both"
     data_dir: Optional[str] = None
     neuron: str = "sign"
+    protocol: str = "permuted"
     steps: int = 10
     rule: str = "metaplastic"
     gain: float = 0.5
@@ -67,8 +70,12 @@ class OnChipConfig:
             setattr(self, name, check_optional_int(name, getattr(self, name)))
         self.backend = check_choice("backend", self.backend, BACKENDS)
         self.neuron = check_choice("neuron", self.neuron, NEURONS)
+        self.protocol = check_choice("protocol", self.protocol, PROTOCOLS)
         self.steps = check_int("steps", self.steps, 1)
         self.gain = check_positive("gain", self.gain)
+        if self.protocol == "sequence" and self.n_tasks != 2:
+            raise ValueError(f"protocol 'sequence' learns MNIST then Fashion-MNIST: n_tasks must be 2, got "
+                             f"{self.n_tasks}")
         if self.neuron == "lif":
             from lavaplast.core import check_window, get_rule
 
@@ -119,8 +126,12 @@ def run_onchip(
 
 def _run_onchip(config: OnChipConfig, out_dir: Path, progress: bool, log, tasks) -> dict:
     if tasks is None:
-        tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, seed=config.seed,
-                           data_dir=config.data_dir, train_limit=config.train_limit, test_limit=config.test_limit)
+        common = dict(seed=config.seed, data_dir=config.data_dir, train_limit=config.train_limit,
+                      test_limit=config.test_limit)
+        if config.protocol == "sequence":
+            tasks = make_tasks("sequence", names=("mnist", "fashion-mnist"), **common)
+        else:
+            tasks = make_tasks("permuted", n_tasks=config.n_tasks, dataset=config.dataset, **common)
     sizes = [tasks[0].n_features, *config.hidden, tasks[0].n_classes]
     lava, twin = _learners(config, sizes, progress)
     history = []
