@@ -11,9 +11,10 @@ _BUILDERS = {
     "LavaBinaryMLP": "lavaplast.graph.binary_network",
     "LavaEPNetwork": "lavaplast.graph.ep_network",
     "LavaSpikingBinaryMLP": "lavaplast.graph.spiking",
+    "LavaSpikingLearner": "lavaplast.graph.spiking_learner",
 }
 
-__all__ = ["LavaBinaryMLP", "LavaEPNetwork", "LavaSpikingBinaryMLP"]
+__all__ = ["LavaBinaryMLP", "LavaEPNetwork", "LavaSpikingBinaryMLP", "LavaSpikingLearner"]
 
 
 def __getattr__(name):
