@@ -1,7 +1,7 @@
 """On-chip learning throughput: lavaplast's learning graph against Lava's own STDP, in one run.
 
-Four measurements, side by side in one process, each on its own graph of
-five Lava processes:
+Up to six measurements, side by side in one process, each on its own graph
+of five Lava processes:
 
 (a) ``stdp_1step``  Lava's stock on-chip learning: a ``RingBuffer`` of
     rate-coded input spikes -> ``LearningDense`` (STDPLoihi) -> ``LIF`` ->
@@ -10,8 +10,16 @@ five Lava processes:
     window a spiking learner needs; ``--steps-per-sample``);
 (c) ``sign_batch1``  lavaplast's metaplastic sign learner
     (:class:`lavaplast.graph.LavaBinaryMLP`), batch 1, each sample held for
-    ``L + 1`` steps;
-(d) ``sign_batchN``  the same at batch ``--batch``.
+    ``L + 1`` steps (the held schedule);
+(d) ``sign_batchN``  the same at batch ``--batch``;
+(e) ``sign_batch1_pipelined``  with ``--pipelined``: the sign learner on
+    its pipelined schedule (``LavaBinaryMLP(pipelined=True)``), a new
+    sample entering every step;
+(f) ``sign_batchN_pipelined``  with ``--pipelined``: the same at batch
+    ``--batch``.
+
+The goals (1x stock STDP at batch 1, 30x at batch ``--batch``) apply to
+the pipelined modes when they run, else to the held ones.
 
 Every rate is samples per second of steady-state simulation: each graph
 first runs a warm-up chunk (its first sample or batch, which also compiles
@@ -35,6 +43,7 @@ or measured on its own into an existing result::
     add_learner(result, "lif_Tstep", my_runner, against="stdp_Tstep", x=x, y=y, samples=120)
 
     python benchmarks/bench_learning.py --out benchmarks/results/learning.json
+    python benchmarks/bench_learning.py --pipelined   # held and pipelined schedules side by side
 """
 
 from __future__ import annotations
@@ -184,12 +193,16 @@ def stdp_runner(sizes: Sequence[int], steps_per_sample: int, *, max_rate: float 
 
 
 def sign_learner_runner(sizes: Sequence[int], batch: int, *, meta: float = 1.35, lr: float = 0.005,
-                        seed: int = 0, timeout: float = 900.0) -> GraphRunner:
+                        seed: int = 0, timeout: float = 900.0, pipelined: bool = False) -> GraphRunner:
     """A :data:`GraphRunner` for lavaplast's :class:`~lavaplast.graph.LavaBinaryMLP` at ``batch``.
 
     Timed samples are rounded up to whole batches. ``LavaBinaryMLP.train``
-    runs its first batch as a chunk of its own (build, compile, start-up):
-    that is the warm-up; the rest runs in ``chunks`` chunks.
+    runs its first ``L + 1`` steps as a chunk of its own (build, compile,
+    start-up, the first batch through to its update): that is the warm-up;
+    the rest runs in ``chunks`` chunks. Held, each timed chunk of ``n``
+    steps learns from ``n / (L + 1)`` batches; ``pipelined``, from ``n``
+    (one enters and one leaves every step; the run's last ``L`` steps
+    drain the pipeline).
     """
     from lavaplast.graph import LavaBinaryMLP
     from lavaplast.reference import init_local_mlp
@@ -198,12 +211,12 @@ def sign_learner_runner(sizes: Sequence[int], batch: int, *, meta: float = 1.35,
         n_batches = max(1, -(-samples // batch))
         state = init_local_mlp(list(sizes), meta=meta, lr=lr, seed=seed)
         before = [w.copy() for w in state.hidden]
-        window = len(sizes)  # L + 1 steps per batch
-        net = LavaBinaryMLP(state, batch=batch, timeout=timeout,
-                            chunk_steps=max(window, -(-n_batches // max(1, chunks)) * window))
+        net = LavaBinaryMLP(state, batch=batch, timeout=timeout, pipelined=pipelined)
+        window = net.window  # steps per batch: L + 1 held, 1 pipelined
+        net.chunk_steps = max(window, -(-n_batches // max(1, chunks)) * window)
         order = np.arange((n_batches + 1) * batch) % len(x)
         t0 = time.perf_counter()
-        net.train(x, y % sizes[-1], order)
+        steps = net.train(x, y % sizes[-1], order)
         total = time.perf_counter() - t0
         (_, startup), *timed = net.last_chunks
         seconds = sum(sec for _, sec in timed)
@@ -215,7 +228,7 @@ def sign_learner_runner(sizes: Sequence[int], batch: int, *, meta: float = 1.35,
         return dict(samples=n_batches * batch, seconds=seconds, startup_seconds=startup,
                     chunk_samples_per_s=[n // window * batch / sec for n, sec in timed],
                     train_call_seconds=total, batch=batch, steps_per_sample=window,
-                    steps=n_batches * window + window, warmup_samples=batch,
+                    schedule="pipelined" if pipelined else "held", steps=steps, warmup_samples=batch,
                     learning="metaplastic Adam on hidden weights, binary sign(W) synapses",
                     meta=meta, lr=lr, weight_change=changes,
                     weights_changed=all(c["fraction_changed"] > 0 for c in changes))
@@ -322,11 +335,13 @@ def load_inputs(n_in: int, n_classes: int, rows: int, source: str, seed: int = 0
 def run_benchmark(sizes: Sequence[int] = (784, 256, 10), *, steps_per_sample: int = 25, batch: int = 100,
                   stdp_samples: int = 1500, stdp_t_samples: int = 120, batch1_samples: int = 1000,
                   batchn_samples: int = 10000, chunks: int = 4, repeats: int = 2, max_rate: float = 1.0,
-                  data: str = "mnist", seed: int = 0, extra: Sequence[Learner] = ()) -> dict:
-    """Measure modes (a)-(d), and any ``extra`` learners, in this process; return the result.
+                  data: str = "mnist", seed: int = 0, extra: Sequence[Learner] = (),
+                  pipelined: bool = False) -> dict:
+    """Measure modes (a)-(d), with ``pipelined`` also (e) and (f), and any ``extra`` learners, in this
+    process; return the result.
 
     The modes run one after the other in ``repeats`` passes (a, b, c, d,
-    extra..., then again), so that every mode sees the same spread of
+    [e, f,] extra..., then again), so that every mode sees the same spread of
     machine load; each mode's headline rate is its best pass, and the
     per-pass rates and ratios are kept. The stock weights are read back and
     checked in the first pass only (``Var.get`` takes seconds).
@@ -346,6 +361,22 @@ def run_benchmark(sizes: Sequence[int] = (784, 256, 10), *, steps_per_sample: in
     rows = max([stdp_samples, stdp_t_samples, batch1_samples, batchn_samples] + [e.samples for e in extra])
     x, y, data_info = load_inputs(sizes[0], sizes[-1], rows + batch + 1, data, seed)
 
+    # The sign learner's modes (runners hold no state, so every pass reuses them).
+    sign = [
+        Learner("sign_batch1", sign_learner_runner(sizes, 1, seed=seed), batch1_samples, "stdp_1step",
+                "(c) lavaplast sign learner, batch 1"),
+        Learner("sign_batchN", sign_learner_runner(sizes, batch, seed=seed), batchn_samples, "stdp_1step",
+                f"(d) lavaplast sign learner, batch {batch}"),
+    ]
+    if pipelined:
+        sign += [
+            Learner("sign_batch1_pipelined", sign_learner_runner(sizes, 1, seed=seed, pipelined=True),
+                    batch1_samples, "stdp_1step", "(e) sign learner, batch 1, pipelined"),
+            Learner("sign_batchN_pipelined", sign_learner_runner(sizes, batch, seed=seed, pipelined=True),
+                    batchn_samples, "stdp_1step", f"(f) sign learner, batch {batch}, pipelined"),
+        ]
+    goal_suffix = "_pipelined" if pipelined else ""
+
     def learners(first_pass: bool) -> list:
         stdp = dict(max_rate=max_rate, seed=seed, check_weights=first_pass)
         return [
@@ -353,10 +384,7 @@ def run_benchmark(sizes: Sequence[int] = (784, 256, 10), *, steps_per_sample: in
                     label="(a) stock STDP, 1 step/sample"),
             Learner("stdp_Tstep", stdp_runner(sizes, steps_per_sample, **stdp), stdp_t_samples,
                     label=f"(b) stock STDP, {steps_per_sample} steps/sample"),
-            Learner("sign_batch1", sign_learner_runner(sizes, 1, seed=seed), batch1_samples, "stdp_1step",
-                    "(c) lavaplast sign learner, batch 1"),
-            Learner("sign_batchN", sign_learner_runner(sizes, batch, seed=seed), batchn_samples, "stdp_1step",
-                    f"(d) lavaplast sign learner, batch {batch}"),
+            *sign,
             *extra,
         ]
 
@@ -387,9 +415,11 @@ def run_benchmark(sizes: Sequence[int] = (784, 256, 10), *, steps_per_sample: in
         ),
         sign_config=dict(graph="BatchSource -> BinaryDense -> SignNeuron -> ... -> BinaryDense -> ErrorNeuron",
                          cls="lavaplast.graph.LavaBinaryMLP", init="init_local_mlp(sizes, meta=1.35, lr=0.005)",
-                         run_config=f"Loihi2SimCfg(select_tag={RUN_TAG!r})", window_steps=len(sizes)),
+                         run_config=f"Loihi2SimCfg(select_tag={RUN_TAG!r})", window_steps=len(sizes),
+                         **(dict(pipelined_steps="1 per batch, plus L per run to drain the pipeline")
+                            if pipelined else {})),
         processes=dict(stock=1 + 2 * (len(sizes) - 1), sign=2 + 2 * (len(sizes) - 1)),
-        goals={"sign_batch1/stdp_1step": 1.0, "sign_batchN/stdp_1step": 30.0},
+        goals={f"sign_batch1{goal_suffix}/stdp_1step": 1.0, f"sign_batchN{goal_suffix}/stdp_1step": 30.0},
     )
     for learner, mode_runs in runs.values():
         _record(result, learner, mode_runs)
@@ -421,7 +451,7 @@ def print_table(result: dict) -> None:
     for k, v in result["ratios"].items():
         goal = result["goals"].get(k)
         passes = ", ".join(f"{r:.2f}" for r in result["ratios_per_pass"][k])
-        print(f"ratio {k:26s} {v:7.2f}x (per pass {passes})"
+        print(f"ratio {k:34s} {v:7.2f}x (per pass {passes})"
               + (f"  goal >= {goal:g}: {'met' if v >= goal else 'not met'}" if goal is not None else ""))
     for k in ("stdp_1step", "stdp_Tstep"):
         changes = ", ".join(f"{c['mean_abs_change']:.3f} of {c['mean_abs_initial']:.3f} "
@@ -435,11 +465,13 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[784, 256, 10])
     p.add_argument("--steps-per-sample", "-T", type=int, default=25, help="steps per sample of mode (b)")
-    p.add_argument("--batch", type=int, default=100, help="batch of mode (d)")
+    p.add_argument("--batch", type=int, default=100, help="batch of modes (d) and (f)")
     p.add_argument("--stdp-samples", type=int, default=1500, help="timed samples of (a)")
     p.add_argument("--stdp-t-samples", type=int, default=120, help="timed samples of (b)")
-    p.add_argument("--batch1-samples", type=int, default=1000, help="timed samples of (c)")
-    p.add_argument("--batchn-samples", type=int, default=10000, help="timed samples of (d)")
+    p.add_argument("--batch1-samples", type=int, default=1000, help="timed samples of (c) and (e)")
+    p.add_argument("--batchn-samples", type=int, default=10000, help="timed samples of (d) and (f)")
+    p.add_argument("--pipelined", action="store_true",
+                   help="also measure the sign learner's pipelined schedule, modes (e) and (f), side by side")
     p.add_argument("--chunks", type=int, default=4, help="timed chunks per mode")
     p.add_argument("--repeats", type=int, default=2, help="passes over all modes; the best pass is the headline")
     p.add_argument("--max-rate", type=float, default=1.0, help="spike probability per step of a white pixel")
@@ -451,7 +483,7 @@ def main(argv=None) -> dict:
                            stdp_samples=args.stdp_samples, stdp_t_samples=args.stdp_t_samples,
                            batch1_samples=args.batch1_samples, batchn_samples=args.batchn_samples,
                            chunks=args.chunks, repeats=args.repeats, max_rate=args.max_rate, data=args.data,
-                           seed=args.seed)
+                           seed=args.seed, pipelined=args.pipelined)
     out = save(result, args.out, argv)
     print_table(result)
     print(f"-> {out}")

@@ -11,15 +11,32 @@ from array_api_compat import array_namespace
 from lavaplast.core.validate import check_nonnegative
 
 
-def binarize(w):
+def binarize(w, out=None):
     """Sign of ``w`` with ``sign(0) = +1``, in the dtype of ``w``.
 
     ``numpy.sign`` and ``torch.sign`` map 0 to 0, which would leave a synapse
     with no effect; a binary synapse must always be +1 or -1.
+
+    ``out``, an array of the same kind and shape as ``w`` (a floating dtype),
+    receives the result, which is returned: the same values without
+    allocating (a model that re-binarizes its weights after every update
+    reuses one buffer). ``out`` may be ``w`` itself.
     """
     xp = array_namespace(w)
-    one = xp.ones_like(w)
-    return xp.where(w >= 0, one, -one)
+    if out is None:
+        one = xp.ones_like(w)
+        return xp.where(w >= 0, one, -one)
+    if tuple(out.shape) != tuple(w.shape):
+        raise ValueError(f"binarize: out has shape {tuple(out.shape)}, expected {tuple(w.shape)}")
+    # 1 where w >= 0 (NaN compares False, as in the allocating form), else 0;
+    # then {0, 1} -> {-1, +1} in place.
+    if isinstance(w, np.ndarray):
+        np.greater_equal(w, 0, out=out)
+    else:
+        out[...] = w >= 0
+    out *= 2
+    out -= 1
+    return out
 
 
 def ternarize(w, threshold: float = 0.05):

@@ -104,7 +104,10 @@ class LavaBinaryMLP:
     the held schedule (default) learns exactly as
     :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`'s ``train_batch``
     does, batch after batch; the pipelined one takes a new batch every step
-    and learns as that twin does with ``pipelined=True``.
+    and learns as that twin does with ``pipelined=True``. Held stays the
+    default: it is plain (not stale) feedback alignment, which the on-chip
+    experiments and the graph backends check against the held twin batch by
+    batch.
     """
 
     def __init__(self, state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0,

@@ -12,6 +12,7 @@ comes from :mod:`lavaplast.core`, shared with the Lava models.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -135,13 +136,31 @@ def init_local_mlp(
 class LocalBinaryMLP:
     """Trains a :class:`LocalMLPState` with the local rule in PyTorch (float64).
 
-    ``train_batch`` does exactly what one window of the Lava graph does;
-    ``reset_optimizer`` clears the Adam moments (the paper resets them at
-    every task boundary).
+    ``train_batch`` does exactly what the Lava graph of
+    :class:`~lavaplast.graph.binary_network.LavaBinaryMLP` does with one
+    batch; ``reset_optimizer`` clears the Adam moments (the paper resets
+    them at every task boundary, and every ``LavaBinaryMLP.train`` call
+    starts from zero moments).
+
+    With ``pipelined=False`` (the held schedule) every batch's forward pass
+    uses the weights that all earlier batches left. With ``pipelined=True``
+    it is the twin of the pipelined graph, where a new batch enters every
+    step and the update from batch ``k`` is applied at step ``k + L + 1``
+    (``L`` weight layers), while later batches are already on their way:
+    weight layer ``l`` (1-based) sums batch ``k`` at step ``k + l``, after
+    the updates from batches ``0 .. k - (L - l + 2)`` only. So layer ``l``
+    runs batch ``k``'s forward pass with its binary weights as they were
+    ``L - l + 1`` updates ago (the output layer one update behind, the first
+    layer ``L``), or with those the run started from if there were fewer
+    updates; errors, gates and layer inputs all come from that forward
+    pass, and the update moves the current hidden weights. The pipeline
+    starts empty at every ``reset_optimizer`` (as at every
+    ``LavaBinaryMLP.train`` call): call it at the start of each run.
     """
 
-    def __init__(self, state: LocalMLPState):
+    def __init__(self, state: LocalMLPState, *, pipelined: bool = False):
         self.state = state
+        self.pipelined = bool(pipelined)
         t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
         self.hidden = [t(w) for w in state.hidden]
         self.feedback = [t(f) for f in state.feedback]
@@ -150,22 +169,34 @@ class LocalBinaryMLP:
         self.reset_optimizer()
 
     def reset_optimizer(self) -> None:
+        """Fresh Adam moments and, pipelined, an empty pipeline."""
         self._adam = [AdamMoments(w) for w in self.hidden]
+        self._in_flight = None
+        if self.pipelined:
+            # Binary weights of layer l after each of the last L - l + 1 updates
+            # (0-based l: the output layer keeps 2 versions, the first L + 1);
+            # the oldest is the one batch k's forward pass uses.
+            n = len(self.hidden)
+            self._in_flight = [deque([binarize(w)], maxlen=n - l + 1) for l, w in enumerate(self.hidden)]
 
     def forward(self, x) -> tuple[list, list]:
         """Layer inputs ``h`` (h[0] = x) and pre-activations ``z``; ``z[-1]`` are the logits.
 
         ``x`` (B, n_in) must be finite. The synaptic sums are
         :func:`lavaplast.core.ternary_matmul`, as in the Lava graph, so a sum
-        that is exactly 0 is 0 in both.
+        that is exactly 0 is 0 in both. Uses the current weights.
         """
+        return self._forward(x, [binarize(w) for w in self.hidden])
+
+    def _forward(self, x, binary: list) -> tuple[list, list]:
+        """:meth:`forward` with the binary weights ``binary`` (one per layer)."""
         x = check_finite_array("inputs", x.numpy() if isinstance(x, torch.Tensor) else x,
                                (None, self.state.sizes[0]))
         h, z = [torch.from_numpy(x)], []
-        for l, w in enumerate(self.hidden):
-            a = torch.from_numpy(ternary_matmul(h[-1].numpy(), binarize(w).numpy()))
+        for l, q in enumerate(binary):
+            a = torch.from_numpy(ternary_matmul(h[-1].numpy(), q.numpy()))
             z.append(neuron_drive(a, self.gain[l], self.bias[l]))
-            if l < len(self.hidden) - 1:
+            if l < len(binary) - 1:
                 h.append(sign_neuron(z[-1]))
         return h, z
 
@@ -176,8 +207,15 @@ class LocalBinaryMLP:
 
     @torch.no_grad()
     def train_batch(self, x, target) -> None:
-        """One local-learning step on a batch: ``x`` (B, n_in), one-hot ``target`` (B, n_classes)."""
-        h, z = self.forward(x)
+        """One local-learning step on a batch: ``x`` (B, n_in), one-hot ``target`` (B, n_classes).
+
+        Pipelined, the forward pass uses the weights the pipelined graph
+        uses for the batch (see the class docstring).
+        """
+        if self.pipelined:
+            h, z = self._forward(x, [versions[0] for versions in self._in_flight])
+        else:
+            h, z = self.forward(x)
         target = check_finite_array("target", target.numpy() if isinstance(target, torch.Tensor) else target,
                                     (len(h[0]), self.state.sizes[-1]))
         err = output_error(z[-1], torch.from_numpy(target), self.state.loss)
@@ -187,6 +225,8 @@ class LocalBinaryMLP:
             grad = local_gradient(third, h[l])
             self._adam[l].step_(self.hidden[l], grad, lr=self.state.lr, betas=self.state.betas,
                                 eps=self.state.eps, weight_decay=self.state.weight_decay, meta=self.state.meta[l])
+            if self.pipelined:
+                self._in_flight[l].append(binarize(self.hidden[l]))
 
     def sync_state(self) -> LocalMLPState:
         """Copy the hidden weights back into :attr:`state` and return it."""

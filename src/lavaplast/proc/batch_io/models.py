@@ -26,27 +26,37 @@ class PyBatchSourceModel(PyLoihiProcessModel):
         p = proc_params
         self.data, self.labels, self.order = p["data"], p["labels"], p["order"]
         self.batch, self.hold, self.n_classes = p["batch"], p["hold"], p["n_classes"]
-        self.once = p["once"]
+        self.once, self.target_delay = p["once"], p["target_delay"]
         self._window = -1
+
+    def _rows(self, window: int) -> np.ndarray:
+        """Row indices of window ``window``'s batch (the order wraps around)."""
+        return self.order[np.arange(window * self.batch, (window + 1) * self.batch) % len(self.order)]
+
+    def _target(self, window: int) -> np.ndarray:
+        """One-hot targets of window ``window``'s batch (zeros without labels)."""
+        target = np.zeros((self.batch, self.n_classes))
+        if self.labels is not None:
+            target[np.arange(self.batch), self.labels[self._rows(window)]] = 1.0
+        return target
 
     def run_spk(self) -> None:
         window = (self.time_step - 1) // self.hold
         first_step = window != self._window
         if first_step:
             self._window = window
-            idx = self.order[np.arange(window * self.batch, (window + 1) * self.batch) % len(self.order)]
-            self._x = self.data[idx]
-            self._t = np.zeros((self.batch, self.n_classes))
-            if self.labels is not None:
-                self._t[np.arange(self.batch), self.labels[idx]] = 1.0
+            self._x = self.data[self._rows(window)]
         if self.once:
             if first_step:
                 self.s_out.send(self._x)
-                self.target_out.send(self._t)
+                self.target_out.send(self._target(window))
             return
         self.s_out.send(self._x)
-        if self.time_step % self.hold == 0:
-            self.target_out.send(self._t)
+        # Window w's target leaves at step (w + 1) * hold + target_delay: on the
+        # window's last step, or target_delay steps later for a pipelined learner.
+        late = self.time_step - self.target_delay
+        if late >= self.hold and late % self.hold == 0:
+            self.target_out.send(self._target(late // self.hold - 1))
 
 
 @implements(proc=BatchSink, protocol=LoihiProtocol)

@@ -25,6 +25,14 @@ class BatchSource(CheckedProcess):
     (for receivers that take the batch in as one event and hold it).
     ``order`` defaults to ``0..N-1``. The data travel to the model once, at
     start-up.
+
+    ``target_delay`` postpones each window's target by that many steps:
+    window ``w``'s target goes out at step ``(w + 1) * hold + target_delay``
+    and nothing goes out on ``target_out`` before step ``hold +
+    target_delay``. A pipelined learner (``hold=1``) whose output population
+    hears batch ``k`` ``L`` steps after it was sent sets ``target_delay=L``,
+    so that the target arrives together with the output it belongs to and no
+    one has to store it.
     """
 
     def __init__(
@@ -37,6 +45,7 @@ class BatchSource(CheckedProcess):
         n_classes: int = 10,
         order: ty.Optional[np.ndarray] = None,
         once: bool = False,
+        target_delay: int = 0,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -51,8 +60,12 @@ class BatchSource(CheckedProcess):
         order = np.arange(len(data)) if order is None else np.asarray(order, dtype=np.int64)
         if order.ndim != 1 or len(order) == 0 or order.min() < 0 or order.max() >= len(data):
             raise ValueError(f"BatchSource: order must be a 1-D array of row indices in 0..{len(data) - 1}")
+        target_delay = check_int("BatchSource: target_delay", target_delay, 0)
+        if once and target_delay:
+            raise ValueError("BatchSource: target_delay needs once=False (with once=True the target goes out "
+                             "with the batch)")
         super().__init__(data=data, batch=batch, hold=hold, labels=labels, n_classes=n_classes, order=order,
-                         once=bool(once), name=name, log_config=log_config)
+                         once=bool(once), target_delay=target_delay, name=name, log_config=log_config)
         self.s_out = OutPort(shape=(batch, data.shape[1]))
         self.target_out = OutPort(shape=(batch, n_classes))
 

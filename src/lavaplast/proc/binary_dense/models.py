@@ -7,6 +7,8 @@ ports. No torch here: models run in forked children.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -58,35 +60,52 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self.adam = dict(betas=p["betas"], eps=p["eps"])
         self.learn_every = p["learn_every"]
         self.learn_offset = p["learn_offset"]
+        self.learn_start = p["learn_start"]
+        self.cache_sums = p["cache_sums"]
+        self.readout_step = p["readout_step"]
         self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
+        self._started = False
         self._weights = None
         # The input the cached synaptic sums were computed from: a batch held
         # for several steps (the learning window) is summed once.
         self._summed_input = None
         self._sums = None
+        # Inputs of the last error_delay + 1 steps; the oldest is that of the
+        # batch whose error arrives now (None: no delay, nothing kept).
+        delay = p["error_delay"]
+        self._past = deque(maxlen=delay + 1) if delay else None
         self._grad = None
         self._work = None
 
     def _quantize(self) -> None:
         """Refresh the effective weights from the hidden weights (invalidates the cached sums)."""
         if self.quantizer == "binary":
-            self._weights = binarize(self.hidden_weights)
+            # Into one buffer: this runs after every update. The sums taken
+            # from the old weights are already computed (a_buff).
+            if self._weights is None:
+                self._weights = np.empty_like(self.hidden_weights)
+            binarize(self.hidden_weights, out=self._weights)
         else:
             self._weights = ternarize(self.hidden_weights, self.threshold)
         self._summed_input = None
 
     def run_spk(self) -> None:
-        if self._weights is None:  # Vars are set after __init__
+        if not self._started:  # Vars are set after __init__
+            self._started = True
             self._quantize()
             self._publish()
         # Like Dense: send what was accumulated last step, so recurrent
         # graphs cannot deadlock.
         self.a_out.send(self.a_buff)
         x = self.s_in.recv()
-        if self._summed_input is None or not np.array_equal(x, self._summed_input):
+        if not self.cache_sums:
+            self._sums = ternary_matmul(x, self._weights)
+        elif self._summed_input is None or not np.array_equal(x, self._summed_input):
             self._sums = ternary_matmul(x, self._weights)
             self._summed_input = x
         self.a_buff = self._sums
+        if self._past is not None:
+            self._past.append(x)  # recv returns a new array every step
         if not self.lrn_guard():
             return
         if self.learning == "host":
@@ -94,10 +113,25 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         else:
             # Ports without a batch dimension carry a batch of one.
             err = self.err_in.recv()
-            self._grad = local_gradient(err.reshape(-1, err.shape[-1]), x.reshape(-1, x.shape[-1]))
+            pre = x if self._past is None else self._past[0]
+            self._grad = local_gradient(err.reshape(-1, err.shape[-1]), pre.reshape(-1, pre.shape[-1]))
 
     def lrn_guard(self) -> bool:
-        return self.learning != "off" and is_learning_step(self.time_step, self.learn_every, self.learn_offset)
+        return (self.learning != "off" and self.time_step >= self.learn_start
+                and is_learning_step(self.time_step, self.learn_every, self.learn_offset))
+
+    def post_guard(self) -> bool:
+        # With readout_step the weights are written once, at the end of that
+        # step; the runtime waits for this phase before the run returns.
+        return self.readout_step is not None and self.time_step == self.readout_step
+
+    def run_post_mgmt(self) -> None:
+        self._publish()
+
+    def _after_update(self) -> None:
+        self._quantize()
+        if self.readout_step is None:
+            self._publish()
 
     def _publish(self) -> None:
         if self._readout is not None:
@@ -120,8 +154,7 @@ class PyBinaryDenseModelFloat(AbstractBinaryDenseModel):
             )
         else:
             metaplastic_sgd_step_(self.hidden_weights, self._grad, **self.hyper)
-        self._quantize()
-        self._publish()
+        self._after_update()
 
 
 @implements(proc=BinaryDense, protocol=LoihiProtocol)
@@ -163,5 +196,4 @@ class PyBinaryDenseModelFixed(AbstractBinaryDenseModel):
         metaplastic_update_fixed_(self._q, self.hyper["lr"] * grad, self._lut, self.shift, self.frac_bits,
                                   self.bits, rng=self._rng)
         self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
-        self._quantize()
-        self._publish()
+        self._after_update()

@@ -44,10 +44,30 @@ class BinaryDense(CheckedProcess):
 
     ``grad_in`` and ``err_in`` are read only on learning steps, so their
     senders send only then: learning signals cost no messages in between.
+    Learning steps start at ``learn_start``: a pipelined learner has no
+    error before its first batch reaches the output.
+
+    ``error_delay`` (local learning) says how many steps after its input the
+    error arrives. With 0 (a batch held until its error comes back) the
+    gradient uses this step's ``s_in``. In a pipelined learner a new batch
+    arrives every step and the error of the batch that arrived ``d`` steps
+    ago arrives now: with ``error_delay=d`` the model keeps its last ``d +
+    1`` inputs and pairs the error with that batch's (``learn_start >
+    error_delay``). The update is applied in the learning phase of the step,
+    after this step's sums were taken, so they go out (next step) with the
+    weights from before it.
+
+    ``cache_sums`` keeps the synaptic sums of an input that is held for
+    several steps (one comparison of the input per step); a pipelined
+    graph, whose input changes every step, turns it off.
 
     ``readout`` is the ``spec`` of a :class:`lavaplast.proc.runtime.SharedArray`
     of shape ``(n_out, n_in)`` into which the model writes the hidden weights
-    after every update (bulk read-back; ``Var.get`` is element by element).
+    (bulk read-back; ``Var.get`` is element by element): after every update,
+    or, with ``readout_step``, once, at the end of that step (its
+    post-learning management phase, which the runtime waits for before the
+    run returns). The matrix is then copied once per run instead of once
+    per update; the caller runs exactly to ``readout_step``.
 
     The ``fixed_pt`` model keeps the hidden weights as ``hidden_bits``-bit
     signed integers with ``frac_bits`` fractional bits (so they saturate at
@@ -74,7 +94,11 @@ class BinaryDense(CheckedProcess):
         weight_decay: float = 0.0,
         learn_every: int = 1,
         learn_offset: int = 0,
+        learn_start: int = 1,
+        error_delay: int = 0,
+        cache_sums: bool = True,
         readout: ty.Optional[dict] = None,
+        readout_step: ty.Optional[int] = None,
         hidden_bits: int = 16,
         frac_bits: int = 12,
         lut_index_shift: int = 6,
@@ -96,6 +120,17 @@ class BinaryDense(CheckedProcess):
         optimizer = check_choice("optimizer", optimizer, OPTIMIZERS, "BinaryDense: ")
         rule = check_adam("BinaryDense: ", lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, meta=meta)
         check_schedule("BinaryDense", learn_every, learn_offset)
+        learn_start = check_int("BinaryDense: learn_start", learn_start, 1)
+        error_delay = check_int("BinaryDense: error_delay", error_delay, 0)
+        if error_delay and learning != "local":
+            raise ValueError(f"BinaryDense: error_delay applies to learning='local', got learning={learning!r}")
+        if learn_start <= error_delay:
+            raise ValueError(f"BinaryDense: learn_start must be > error_delay={error_delay} (the first error "
+                             f"belongs to the input of step 1), got {learn_start}")
+        if readout_step is not None:
+            readout_step = check_int("BinaryDense: readout_step", readout_step, 1)
+            if readout is None:
+                raise ValueError("BinaryDense: readout_step needs a readout array")
         hidden_bits = check_int("BinaryDense: hidden_bits", hidden_bits, 2, 32)
         frac_bits = check_int("BinaryDense: frac_bits", frac_bits, 0, hidden_bits - 1)
         lut_index_shift = check_int("BinaryDense: lut_index_shift", lut_index_shift, 0, hidden_bits - 2)
@@ -107,7 +142,8 @@ class BinaryDense(CheckedProcess):
         super().__init__(
             hidden_weights=hidden_weights, batch=batch, quantizer=quantizer, threshold=threshold,
             learning=learning, optimizer=optimizer, **rule, learn_every=learn_every, learn_offset=learn_offset,
-            readout=readout,
+            learn_start=learn_start, error_delay=error_delay, cache_sums=bool(cache_sums), readout=readout,
+            readout_step=readout_step,
             hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
             stochastic_rounding=stochastic_rounding, seed=seed, name=name, log_config=log_config,
         )

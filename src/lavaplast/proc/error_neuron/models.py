@@ -31,9 +31,10 @@ class PyErrorNeuronModelFloat(PyLoihiProcessModel):
         single_threaded_blas()
         self.loss = proc_params["loss"]
         self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
+        self.learn_start = proc_params["learn_start"]
 
     def run_spk(self) -> None:
         logits = neuron_drive(self.a_in.recv(), self.gain, self.bias)
         self.s_out.send(logits)
-        if is_learning_step(self.time_step, *self.schedule):
+        if self.time_step >= self.learn_start and is_learning_step(self.time_step, *self.schedule):
             self.err_out.send(output_error(logits, self.target_in.recv(), self.loss))

@@ -8,7 +8,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import LOSSES, check_choice
+from lavaplast.core import LOSSES, check_choice, check_int
 from lavaplast.proc.base import CheckedProcess, check_schedule, per_neuron
 
 
@@ -20,7 +20,9 @@ class ErrorNeuron(CheckedProcess):
     on ``s_out`` and the error ``dLoss/dlogits`` on ``err_out`` (the
     broadcast third factor of learning): ``softmax(logits) - target`` for
     ``loss="ce"``, ``logits - target`` for ``loss="mse"``. Target and
-    error travel only on learning steps (``learn_offset + k * learn_every``).
+    error travel only on learning steps: steps ``learn_offset + k *
+    learn_every`` from step ``learn_start`` on (a pipelined learner starts
+    once its first batch has reached this population).
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class ErrorNeuron(CheckedProcess):
         loss: str = "ce",
         learn_every: int = 1,
         learn_offset: int = 0,
+        learn_start: int = 1,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -43,8 +46,9 @@ class ErrorNeuron(CheckedProcess):
         gain = per_neuron("ErrorNeuron: gain", gain, n)
         bias = per_neuron("ErrorNeuron: bias", bias, n)
         check_schedule("ErrorNeuron", learn_every, learn_offset)
+        learn_start = check_int("ErrorNeuron: learn_start", learn_start, 1)
         super().__init__(shape=shape, loss=loss, learn_every=learn_every, learn_offset=learn_offset,
-                         name=name, log_config=log_config)
+                         learn_start=learn_start, name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.target_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -10,7 +12,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lavaplast.core import feedback_error, neuron_drive, sign_neuron
+from lavaplast.core import binarize, feedback_error, neuron_drive
 from lavaplast.proc.base import is_learning_step, single_threaded_blas
 from lavaplast.proc.sign_neuron.process import SignNeuron
 
@@ -29,19 +31,34 @@ class PySignNeuronModelFloat(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         single_threaded_blas()
-        self.mode = proc_params["mode"]
-        self.feedback = proc_params["feedback"]
-        self.schedule = (proc_params["learn_every"], proc_params["learn_offset"])
+        p = proc_params
+        self.mode = p["mode"]
+        self.feedback = p["feedback"]
+        self.schedule = (p["learn_every"], p["learn_offset"])
+        self.learn_start = p["learn_start"]
+        # Pre-activations of the last error_delay + 1 steps; the oldest is that
+        # of the batch whose error arrives now (None: no delay, nothing kept).
+        delay = p["error_delay"]
+        self._past = deque(maxlen=delay + 1) if self.feedback is not None and delay else None
+        self._spikes = None
 
     def run_spk(self) -> None:
         z = neuron_drive(self.a_in.recv(), self.gain, self.bias)
         if self.mode == "sign":
-            self.s_out.send(sign_neuron(z))
+            # One reused buffer: send copies the data into the channel.
+            if self._spikes is None:
+                self._spikes = np.empty_like(z)
+            self.s_out.send(binarize(z, out=self._spikes))
         elif self.mode == "binary":
             self.s_out.send((z >= 0).astype(float))
         else:
             self.s_out.send(z)
-        if self.feedback is not None and is_learning_step(self.time_step, *self.schedule):
+        if self.feedback is None:
+            return
+        if self._past is not None:
+            self._past.append(z)  # neuron_drive returns a new array every step
+        if self.time_step >= self.learn_start and is_learning_step(self.time_step, *self.schedule):
             # Sent after s_out: the error depends on later layers, which
             # only see this step's output through a one-step synapse delay.
-            self.err_out.send(feedback_error(self.fb_in.recv(), self.feedback, z))
+            gate = z if self._past is None else self._past[0]
+            self.err_out.send(feedback_error(self.fb_in.recv(), self.feedback, gate))
