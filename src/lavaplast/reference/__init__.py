@@ -12,6 +12,8 @@ from lavaplast.reference.models import (
 )
 from lavaplast.reference.optim import MetaplasticAdam
 from lavaplast.reference.spiking import SpikingBinaryMLP, rate_encode
+from lavaplast.reference.spiking_bptt import SpikingBPTT, train_bptt
+from lavaplast.reference.spiking_learner import SpikingLearnerState, SpikingLearnerTwin, init_spiking_learner
 
 __all__ = [
     "BNN",
@@ -24,10 +26,15 @@ __all__ = [
     "MetaplasticAdam",
     "SignActivation",
     "SpikingBinaryMLP",
+    "SpikingBPTT",
+    "SpikingLearnerState",
+    "SpikingLearnerTwin",
     "batchnorm_state",
     "init_local_mlp",
+    "init_spiking_learner",
     "load_batchnorm_state",
     "rate_encode",
     "sign_ste",
     "state_from_bnn",
+    "train_bptt",
 ]
