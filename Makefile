@@ -44,6 +44,8 @@ bench: venv
 	$(PY) benchmarks/bench_lava.py --out benchmarks/results/lava.json
 	$(PY) benchmarks/bench_graphs.py --out benchmarks/results/graphs.json
 	$(PY) benchmarks/spiking_vs_rate.py --out benchmarks/results/spiking_vs_rate.json
+	$(PY) benchmarks/bench_learning.py --out benchmarks/results/learning.json
+	$(PY) benchmarks/spiking_bptt.py --out benchmarks/results/spiking_bptt.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
