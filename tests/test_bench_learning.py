@@ -47,32 +47,55 @@ def test_stock_stdp_graph_changes_its_weights(bench):
 def test_benchmark_writes_the_expected_json(bench, tmp_path):
     out = tmp_path / "learning.json"
     argv = ["--sizes", *map(str, SIZES), "--batch", "4", "-T", "4", "--stdp-samples", "30",
-            "--stdp-t-samples", "5", "--batch1-samples", "12", "--batchn-samples", "40", "--chunks", "2",
-            "--repeats", "1", "--out", str(out)]
+            "--stdp-t-samples", "5", "--batch1-samples", "12", "--batchn-samples", "40", "--lif-batch1-samples", "2",
+            "--lif-batchn-samples", "8", "--chunks", "2", "--repeats", "1", "--out", str(out)]
     bench.main(argv)
     result = json.loads(out.read_text())
-    for key in ("benchmark", "lava_version", "sizes", "data", "settings", "stock_config", "modes", "ratios",
-                "ratios_per_pass", "goals", "goals_met", "startup_seconds", "stock_weights_changed", "command",
-                "total_seconds"):
+    for key in ("benchmark", "lava_version", "sizes", "data", "settings", "stock_config", "sign_config",
+                "spiking_config", "modes", "ratios", "ratios_per_pass", "goals", "startup_seconds",
+                "stock_weights_changed", "command", "total_seconds"):
         assert key in result, key
     assert result["sizes"] == SIZES
     assert result["data"]["source"] == "random"  # 20 inputs cannot be MNIST
     assert result["settings"]["steps_per_sample"] == 4
     assert result["command"].startswith("python benchmarks/bench_learning.py --sizes 20 8 3")
-    assert set(result["modes"]) == {"stdp_1step", "stdp_Tstep", "sign_batch1", "sign_batchN"}
-    for mode in result["modes"].values():
+    assert list(result["modes"]) == ["stdp_1step", "stdp_Tstep", "sign_batch1", "sign_batchN", "sign_batch1_pipelined",
+                                     "sign_batchN_pipelined", "lif_batch1", "lif_batchN"]
+    modes = result["modes"]
+    for name, mode in modes.items():
         assert mode["samples"] > 0 and mode["seconds"] > 0
         assert mode["samples_per_s"] > 0 and mode["startup_seconds"] > 0
-        assert all(r > 0 for r in mode["runs"][0]["chunk_samples_per_s"])
-    assert result["modes"]["stdp_Tstep"]["runs"][0]["steps_per_sample"] == 4
-    assert result["modes"]["sign_batchN"]["runs"][0]["batch"] == 4
+        chunk_rates = mode["runs"][0]["chunk_samples_per_s"]
+        assert len(chunk_rates) == 2 and all(r > 0 for r in chunk_rates)
+        assert mode["weights_changed"], name
+    assert modes["stdp_Tstep"]["runs"][0]["steps_per_sample"] == 4
+    assert modes["sign_batchN"]["runs"][0]["batch"] == 4
+    assert modes["sign_batch1_pipelined"]["runs"][0]["schedule"] == "pipelined"
+    # The spiking learner: T steps per sample, whole batches, the warm-up batch not timed.
+    lif1, lifn = modes["lif_batch1"]["runs"][0], modes["lif_batchN"]["runs"][0]
+    assert (lif1["steps_per_sample"], lif1["batch"], lif1["samples"]) == (4, 1, 2)
+    assert (lifn["batch"], lifn["samples"], lifn["steps"]) == (4, 8, (2 + 1) * 4 + 2)  # + L for the last update
     assert result["stock_weights_changed"] is True
-    assert set(result["ratios"]) == {"sign_batch1/stdp_1step", "sign_batchN/stdp_1step"}
-    modes = result["modes"]
+    assert set(result["ratios"]) == {"sign_batch1/stdp_1step", "sign_batchN/stdp_1step",
+                                     "sign_batch1_pipelined/stdp_1step", "sign_batchN_pipelined/stdp_1step",
+                                     "lif_batch1/stdp_Tstep", "lif_batchN/stdp_Tstep"}
     for key, value in result["ratios"].items():
         name, against = key.split("/")
         assert value > 0
         assert np.isclose(value, modes[name]["samples_per_s"] / modes[against]["samples_per_s"])
+    goals = result["goals"]
+    assert {k: g["at_least"] for k, g in goals.items()} == {
+        "sign_batch1_pipelined/stdp_1step": 1.0, "sign_batchN_pipelined/stdp_1step": 30.0,
+        "lif_batch1/stdp_Tstep": 1.0, "lif_batchN/stdp_Tstep": 30.0}
+    for key, goal in goals.items():
+        assert goal["measured"] == result["ratios"][key]
+        assert goal["met"] == (goal["measured"] >= goal["at_least"])
+    assert "batch 4" in goals["lif_batchN/stdp_Tstep"]["goal"]
+
+
+def test_benchmark_rejects_a_window_too_short_for_the_spiking_learner(bench):
+    with pytest.raises(ValueError, match="steps_per_sample must be > the number of connections"):
+        bench.run_benchmark(SIZES, steps_per_sample=2)
 
 
 def test_add_learner_compares_a_new_graph_runner(bench):

@@ -18,11 +18,15 @@ synaptic delay each):
   (0-based) leaves the source at step ``k + 1``, population ``l`` (1-based)
   hears it at step ``k + l + 1`` and the error population at step
   ``k + L + 1``, which computes its error and broadcasts it in that same
-  step; every layer then learns from batch ``k`` with the input and
-  pre-activation it kept of it. The update is applied in that step's
-  learning phase, after the step's forward sums were taken, so layer ``l``
-  sums batch ``k`` with its weights from before the updates of batches
-  ``k - (L - l + 1)`` onwards (pipelined direct feedback alignment; the twin
+  step; every layer then takes its gradient from batch ``k`` with the input
+  and pre-activation it kept of it. The update is applied after that step's
+  forward sums were taken and before the next step's: at the start of the
+  next step's spiking phase, or at the run's last step in its
+  post-learning management phase (``BinaryDense``'s deferred update: no
+  learning phase, so no extra synchronisation of all processes per step).
+  Layer ``l`` thus sums batch ``k`` with its weights from before the
+  updates of batches ``k - (L - l + 1)`` onwards (pipelined direct
+  feedback alignment; the twin
   :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP` with
   ``pipelined=True`` does the same). No error exists before step ``L + 1``
   and the last batch needs ``L`` steps to drain: ``n + L`` steps.

@@ -203,10 +203,12 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
       at step ``k + 1``, reaches population ``l`` (1-based) at step
       ``k + l + 1`` and the error population at ``k + L + 1``, where its
       target arrives too (the source delays targets by ``L``); its error
-      goes out in that step, and every layer learns from it at once, pairing
-      it with the input (``BinaryDense_l``, ``L + 1 - l`` steps old) and
-      pre-activation (``SignNeuron_l``, ``L - l`` steps old) it kept of
-      batch ``k``. Learning runs on every step from ``L + 1`` on; the
+      goes out in that step, and every layer takes its gradient from it in
+      that step, pairing it with the input (``BinaryDense_l``, ``L + 1 - l``
+      steps old) and pre-activation (``SignNeuron_l``, ``L - l`` steps old)
+      it kept of batch ``k``; each synapse applies the update at the start
+      of the next step, before its next sums (so no learning phase is
+      needed). Learning runs on every step from ``L + 1`` on; the
       forward passes of later batches use weights a few updates old (see
       :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`). ``n + L``
       steps.

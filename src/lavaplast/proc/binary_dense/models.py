@@ -63,6 +63,10 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self.learn_start = p["learn_start"]
         self.cache_sums = p["cache_sums"]
         self.readout_step = p["readout_step"]
+        self.defer_update = p["defer_update"]
+        # A gradient taken in this step's spiking phase whose update waits
+        # for the next spiking phase (or for the readout step's management).
+        self._pending = False
         self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
         self._started = False
         self._weights = None
@@ -97,6 +101,12 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         # Like Dense: send what was accumulated last step, so recurrent
         # graphs cannot deadlock.
         self.a_out.send(self.a_buff)
+        if self._pending:
+            # Last step's update, deferred to here (see BinaryDense's
+            # defer_update): the sums below use it, as they would after a
+            # learning phase of last step, and meanwhile the other
+            # processes already work on what was just sent.
+            self._apply_update()
         x = self.s_in.recv()
         if not self.cache_sums:
             self._sums = ternary_matmul(x, self._weights)
@@ -106,7 +116,7 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self.a_buff = self._sums
         if self._past is not None:
             self._past.append(x)  # recv returns a new array every step
-        if not self.lrn_guard():
+        if not self.learning_step():
             return
         if self.learning == "host":
             self._grad = self.grad_in.recv()
@@ -115,10 +125,17 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
             err = self.err_in.recv()
             pre = x if self._past is None else self._past[0]
             self._grad = local_gradient(err.reshape(-1, err.shape[-1]), pre.reshape(-1, pre.shape[-1]))
+        self._pending = self.defer_update
 
-    def lrn_guard(self) -> bool:
+    def learning_step(self) -> bool:
+        """Whether this step takes a gradient (and its senders send a learning signal)."""
         return (self.learning != "off" and self.time_step >= self.learn_start
                 and is_learning_step(self.time_step, self.learn_every, self.learn_offset))
+
+    def lrn_guard(self) -> bool:
+        # A deferred update needs no learning phase: with no process asking
+        # for one, the runtime skips the phase and its synchronisation.
+        return self.learning_step() and not self.defer_update
 
     def post_guard(self) -> bool:
         # With readout_step the weights are written once, at the end of that
@@ -126,12 +143,26 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         return self.readout_step is not None and self.time_step == self.readout_step
 
     def run_post_mgmt(self) -> None:
+        if self._pending:
+            # The readout step's own gradient: no later spiking phase of this
+            # run would apply it, and the read-back must include it.
+            self._apply_update()
         self._publish()
 
-    def _after_update(self) -> None:
+    def run_lrn(self) -> None:
+        self._apply_update()
+
+    def _apply_update(self) -> None:
+        """Move the hidden weights by the stored gradient, then refresh the effective weights."""
+        self._pending = False
+        self._update_hidden()
         self._quantize()
         if self.readout_step is None:
             self._publish()
+
+    def _update_hidden(self) -> None:
+        """One step of the learning rule on ``hidden_weights`` with ``self._grad`` (per model)."""
+        raise NotImplementedError
 
     def _publish(self) -> None:
         if self._readout is not None:
@@ -144,7 +175,7 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
 class PyBinaryDenseModelFloat(AbstractBinaryDenseModel):
     """Float model: hidden weights and Adam moments in float64."""
 
-    def run_lrn(self) -> None:
+    def _update_hidden(self) -> None:
         if self.optimizer == "adam":
             if self._work is None:
                 self._work = tuple(np.empty_like(self.hidden_weights) for _ in range(3))
@@ -154,7 +185,6 @@ class PyBinaryDenseModelFloat(AbstractBinaryDenseModel):
             )
         else:
             metaplastic_sgd_step_(self.hidden_weights, self._grad, **self.hyper)
-        self._after_update()
 
 
 @implements(proc=BinaryDense, protocol=LoihiProtocol)
@@ -189,11 +219,10 @@ class PyBinaryDenseModelFixed(AbstractBinaryDenseModel):
             self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
         super().run_spk()
 
-    def run_lrn(self) -> None:
+    def _update_hidden(self) -> None:
         grad = self._grad
         if self.hyper["weight_decay"]:
             grad = grad + self.hyper["weight_decay"] * self.hidden_weights
         metaplastic_update_fixed_(self._q, self.hyper["lr"] * grad, self._lut, self.shift, self.frac_bits,
                                   self.bits, rng=self._rng)
         self.hidden_weights[...] = from_fixed(self._q, self.frac_bits)
-        self._after_update()

@@ -53,9 +53,23 @@ class BinaryDense(CheckedProcess):
     arrives every step and the error of the batch that arrived ``d`` steps
     ago arrives now: with ``error_delay=d`` the model keeps its last ``d +
     1`` inputs and pairs the error with that batch's (``learn_start >
-    error_delay``). The update is applied in the learning phase of the step,
-    after this step's sums were taken, so they go out (next step) with the
-    weights from before it.
+    error_delay``).
+
+    When the update is applied: in the learning phase of the step whose
+    gradient it is, after that step's sums were taken (so they go out, next
+    step, with the weights from before it). A pipelined learner
+    (``error_delay > 0``) with a ``readout_step`` defers it instead
+    (``defer_update``): the gradient taken in the spiking phase of step
+    ``t`` is applied in the spiking phase of step ``t + 1``, after that
+    step's ``a_out`` went out (step ``t``'s sums) and before its new sums
+    are taken, and the gradient of ``readout_step`` itself in that step's
+    post-learning management phase, before the weights are written to the
+    readout. Every sum therefore uses exactly the weights it would use with
+    the learning phase; the process just never asks for that phase, so the
+    runtime skips the phase's synchronisation of all processes and the
+    update overlaps the other processes' spiking phase. In between, the
+    ``hidden_weights`` Var (and the Adam moments) lag by the one pending
+    update.
 
     ``cache_sums`` keeps the synaptic sums of an input that is held for
     several steps (one comparison of the input per step); a pipelined
@@ -67,7 +81,8 @@ class BinaryDense(CheckedProcess):
     or, with ``readout_step``, once, at the end of that step (its
     post-learning management phase, which the runtime waits for before the
     run returns). The matrix is then copied once per run instead of once
-    per update; the caller runs exactly to ``readout_step``.
+    per update; the caller runs exactly to ``readout_step`` (it may run in
+    several chunks: a deferred update waits in the process between them).
 
     The ``fixed_pt`` model keeps the hidden weights as ``hidden_bits``-bit
     signed integers with ``frac_bits`` fractional bits (so they saturate at
@@ -135,6 +150,9 @@ class BinaryDense(CheckedProcess):
         frac_bits = check_int("BinaryDense: frac_bits", frac_bits, 0, hidden_bits - 1)
         lut_index_shift = check_int("BinaryDense: lut_index_shift", lut_index_shift, 0, hidden_bits - 2)
         seed = check_int("BinaryDense: seed", seed, 0)
+        # Only with a readout step does the run's last gradient have a phase
+        # to be applied in (its post-learning management) before read-back.
+        defer_update = error_delay > 0 and readout_step is not None
         if readout is not None and tuple(readout["shape"]) != hidden_weights.shape:
             raise ValueError(
                 f"BinaryDense: readout array has shape {tuple(readout['shape'])}, expected {hidden_weights.shape}"
@@ -144,11 +162,13 @@ class BinaryDense(CheckedProcess):
             learning=learning, optimizer=optimizer, **rule, learn_every=learn_every, learn_offset=learn_offset,
             learn_start=learn_start, error_delay=error_delay, cache_sums=bool(cache_sums), readout=readout,
             readout_step=readout_step,
+            defer_update=defer_update,
             hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
             stochastic_rounding=stochastic_rounding, seed=seed, name=name, log_config=log_config,
         )
         n_out, n_in = hidden_weights.shape
         self.n_in, self.n_out, self.batch = n_in, n_out, batch
+        self.defer_update = defer_update
         lead = () if batch is None else (batch,)
         self.s_in = InPort(shape=lead + (n_in,))
         self.a_out = OutPort(shape=lead + (n_out,))
