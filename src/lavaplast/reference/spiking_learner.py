@@ -296,8 +296,9 @@ class SpikingLearnerTwin:
         s = self.state
         return binarize(hidden) if s.quantizer == "binary" else ternarize(hidden, s.ternary_threshold)
 
-    def train(self, x, y, order, *, batch: int = 1) -> np.ndarray:
-        """Learn from ``(x, y)`` in the sequence ``order``; returns the output counts seen while learning."""
+    def train(self, x, y, order=None, *, batch: int = 1) -> np.ndarray:
+        """Learn from ``(x, y)`` in the sequence ``order`` (default: as given); returns the output counts
+        seen while learning."""
         return self.run(x, y, order, batch=batch, learn=True)
 
     def counts(self, x, *, batch: int = 1) -> np.ndarray:
