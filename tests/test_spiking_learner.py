@@ -311,3 +311,19 @@ def test_fixed_point_lava_equals_its_twin_and_stays_near_float(digits):
     assert abs(acc_fixed - acc_float) <= 0.10, (acc_fixed, acc_float)
     with pytest.raises(ValueError, match="fixed_point must be a FixedPoint"):
         SpikingLearnerState(hidden=[np.zeros((3, 4))], feedback=[], T=3, fixed_point=12)
+
+
+@pytest.mark.needs_full_data
+def test_cli_onchip_sequence_learns_mnist_then_fashion_mnist(tmp_path):
+    import json
+
+    from lavaplast.cli import main
+
+    out = tmp_path / "seq"
+    assert main(["onchip", "--protocol", "sequence", "--neuron", "lif", "--hidden", "32", "--steps", "4",
+                 "--batch", "20", "--lr", "0.01", "--train-limit", "400", "--test-limit", "100", "--out", str(out),
+                 "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["task_names"] == ["MNIST", "Fashion-MNIST"] and results["config"]["protocol"] == "sequence"
+    assert [len(row["acc_lava"]) for row in results["history"]] == [1, 2]
+    assert all(row["agreement"] == 100.0 for row in results["history"])
