@@ -127,11 +127,17 @@ def window_input(x, T: int, encoding: str, seed: int, batch_index: int):
     return (rng.random((T,) + x.shape) < x).astype(np.float64)
 
 
+def lava_decay(beta: float) -> float:
+    """The membrane decay Lava's float LIF applies for ``dv = 1 - beta``: ``1 - (1 - beta)`` in float64
+    (not always ``beta`` to the last bit; every twin uses this number)."""
+    return 1.0 - (1.0 - float(beta))
+
+
 def lif_step(v, a, decay, threshold):
     """One step of Lava's float LIF with ``du = 1`` and no bias: ``v <- decay * v + a``; spike where
     ``v > threshold``, then ``v = 0`` there.
 
-    ``decay`` is ``1 - dv`` (see :func:`lavaplast.reference.spiking.lava_decay`). Returns
+    ``decay`` is ``1 - dv`` (:func:`lava_decay`). Returns
     ``(v_after_reset, spikes, v_before_reset)``; the inputs are not modified.
     """
     xp = array_namespace(v)
@@ -160,8 +166,12 @@ def check_learner_neuron(beta, threshold, slope) -> tuple[float, float, float]:
 
 
 def check_rates(what: str, x, n: int) -> np.ndarray:
-    """Finite inputs ``(N, n)``; for ``rate`` coding they must lie in [0, 1] (checked by the caller)."""
-    return check_finite_array(what, x, (None, n))
+    """Firing probabilities ``(N, n)``: finite, in [0, 1] (e.g. pixels / 255); float64."""
+    x = check_finite_array(what, x, (None, n))
+    if not np.all((x >= 0) & (x <= 1)):
+        raise ValueError(f"{what} must lie in [0, 1] for rate coding (firing probabilities), got values from "
+                         f"{x.min()!r} to {x.max()!r}")
+    return x
 
 
 @dataclass(frozen=True)

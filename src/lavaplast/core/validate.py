@@ -180,6 +180,18 @@ def check_finite_array(what: str, array, shape: Optional[tuple] = None) -> np.nd
     return x
 
 
+def check_batch_order(order, batch: int, n_rows: int) -> np.ndarray:
+    """The sequence of rows a learner takes its batches from: a non-empty 1-D integer array of indices in
+    ``0..n_rows-1`` whose length is a multiple of ``batch`` (``None``: every row in turn)."""
+    order = np.arange(n_rows) if order is None else np.asarray(order)
+    if order.ndim != 1 or len(order) == 0 or len(order) % batch:
+        raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
+                         f"batch={batch}, got length {len(order) if order.ndim else order.shape}")
+    if order.dtype.kind not in "iu" or order.min() < 0 or order.max() >= n_rows:
+        raise ValueError(f"order must hold integer row indices in 0..{n_rows - 1}")
+    return order.astype(np.int64)
+
+
 def check_labels(what: str, labels, n: int, n_classes: int) -> np.ndarray:
     """Class labels as an int64 array of shape ``(n,)`` with values in ``0..n_classes-1``.
 

@@ -37,13 +37,12 @@ come back in bulk through shared memory, once, at the end of the run.
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
 
-from lavaplast.core import check_finite_array, check_int, check_labels, check_positive
-from lavaplast.proc import LavaSession, SharedArray, sim_config
+from lavaplast.core import check_batch_order, check_finite_array, check_int, check_labels, check_positive
+from lavaplast.proc import SharedArray, run_in_chunks
 from lavaplast.reference.local_bnn import LocalMLPState
 
 
@@ -150,30 +149,8 @@ class LavaBinaryMLP:
         return x, y
 
     def _run(self, anchor, steps: int, desc: str, first: int) -> None:
-        # The first chunk (one batch) also compiles and starts the graph; the
-        # others measure the simulator alone.
-        first = min(first, steps)
-        rest = steps - first
-        chunks = [first] + [self.chunk_steps] * (rest // self.chunk_steps)
-        if rest % self.chunk_steps:
-            chunks.append(rest % self.chunk_steps)
-        bar = None
-        if self.progress:
-            from lavaplast.progress import tqdm_class
-
-            bar = tqdm_class()(total=steps, desc=desc, unit="step", leave=False)
-        try:
-            self.last_chunks = []
-            with LavaSession(anchor, sim_config(), timeout=self.timeout) as session:
-                for n in chunks:
-                    t0 = time.perf_counter()
-                    session.run(n)
-                    self.last_chunks.append((n, time.perf_counter() - t0))
-                    if bar is not None:
-                        bar.update(n)
-        finally:
-            if bar is not None:
-                bar.close()
+        self.last_chunks = run_in_chunks(anchor, steps, first=first, chunk_steps=self.chunk_steps,
+                                         timeout=self.timeout, progress=self.progress, desc=desc)
         self.steps_run += steps
 
     def train(self, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> int:
@@ -186,10 +163,7 @@ class LavaBinaryMLP:
         for ``n`` batches held, ``n + L`` pipelined.
         """
         x, y = self._check_inputs(x, y)
-        order = np.asarray(order, dtype=np.int64)
-        if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
-            raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
-                             f"batch={self.batch}, got length {len(order)}")
+        order = check_batch_order(order, self.batch, len(x))
         from lavaplast.graph.backends.lava import onchip_training_graph
 
         s, B, L = self.state, self.batch, self.n_layers

@@ -27,6 +27,7 @@ import numpy as np
 
 from lavaplast.core import (
     ACTIVATIONS,
+    check_batch_order,
     check_finite_array,
     check_int,
     check_labels,
@@ -175,10 +176,7 @@ class LavaEPNetwork:
     def train(self, x, y, order) -> None:
         """EP training on chip, batch by batch (``order``: a multiple of ``batch`` indices)."""
         x, y = self._check(x, y)
-        order = np.asarray(order, dtype=np.int64)
-        if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
-            raise ValueError(f"order must be a non-empty index array whose length is a multiple of "
-                             f"batch={self.batch}, got length {len(order)}")
+        order = check_batch_order(order, self.batch, len(x))
         net = self.net
         src, neurons, w_out, b_out = self._build(x, y, order, net.T2, net.nudging, True, None)
         try:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lavaplast.core import check_int, check_positive
+from lavaplast.core import check_batch_order, check_int, check_positive
 from lavaplast.core.spiking_learning import LearnerSchedule
-from lavaplast.proc import LavaSession, SharedArray, sim_config
+from lavaplast.proc import SharedArray, run_in_chunks
 from lavaplast.reference.spiking_learner import SpikingLearnerState
 
 
@@ -84,7 +84,7 @@ def learner_state(spec, feedback=None) -> SpikingLearnerState:
     ``feedback`` defaults to ``+-1`` matrices drawn with ``run.seed``. Every
     connection must learn with one and the same registered rule.
     """
-    from lavaplast.graph.backends.base import hidden_weights, lif_params, unsupported
+    from lavaplast.graph.backends.base import feedback_matrices, hidden_weights, lif_params, lif_slope, unsupported
 
     pops = spec.populations
     for i, pop in enumerate(pops):
@@ -101,8 +101,7 @@ def learner_state(spec, feedback=None) -> SpikingLearnerState:
     if spec.input.encoding not in ("rate", "current"):
         raise unsupported(spec, "input.encoding", "a spiking learner codes its input as 'rate' or 'current'")
     if feedback is None:
-        rng = np.random.default_rng(spec.run.seed)
-        feedback = [rng.choice([-1.0, 1.0], size=(p.size, pops[-1].size)) for p in pops[:-1]]
+        feedback = feedback_matrices(spec)
     quantizers = {c.quantizer for c in spec.connections}
     thresholds = {c.ternary_threshold for c in spec.connections}
     if len(quantizers) > 1 or len(thresholds) > 1:
@@ -112,7 +111,7 @@ def learner_state(spec, feedback=None) -> SpikingLearnerState:
     r = spec.readout
     return SpikingLearnerState(hidden=hidden_weights(spec), feedback=feedback, T=spec.run.steps,
                                beta=[b for b, _ in lif], threshold=[th for _, th in lif],
-                               slope=[p.params.get("slope", 1.0 / th) for p, (_, th) in zip(pops, lif)],
+                               slope=[lif_slope(p) for p in pops],
                                rule=rules[0][0], params=[p for _, p in rules], gain=r.gain, bias=r.bias,
                                loss=r.loss, encoding=spec.input.encoding, seed=spec.run.seed,
                                quantizer=quantizers.pop(), ternary_threshold=thresholds.pop())
@@ -146,35 +145,12 @@ class LavaSpikingLearner:
         """The graph specification of :attr:`state` as it is now (see :func:`learner_spec`)."""
         return learner_spec(self.state, batch=self.batch, timeout=self.timeout)
 
-    def _order(self, order, n: int) -> np.ndarray:
-        order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
-        if order.ndim != 1 or len(order) == 0 or len(order) % self.batch:
-            raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
-                             f"batch={self.batch}, got length {len(order)}")
-        return order
-
     def _run(self, src, steps: int, desc: str, tag: str) -> None:
-        from lavaplast.progress import tqdm_class
-
-        first = min(self.state.T + self.state.n_layers, steps)
-        rest = steps - first
-        chunks = [first] + [self.chunk_steps] * (rest // self.chunk_steps)
-        if rest % self.chunk_steps:
-            chunks.append(rest % self.chunk_steps)
-        bar = tqdm_class()(total=steps, desc=desc, unit="step", leave=False) if self.progress else None
         t0 = time.perf_counter()
-        self.last_chunks = []
-        try:
-            with LavaSession(src, sim_config(tag), timeout=self.timeout) as session:
-                for n in chunks:
-                    t = time.perf_counter()
-                    session.run(n)
-                    self.last_chunks.append((n, time.perf_counter() - t))
-                    if bar is not None:
-                        bar.update(n)
-        finally:
-            if bar is not None:
-                bar.close()
+        # The first chunk holds one window and the pipeline's depth: start-up and the first batch.
+        self.last_chunks = run_in_chunks(src, steps, first=self.state.T + self.state.n_layers,
+                                         chunk_steps=self.chunk_steps, timeout=self.timeout, tag=tag,
+                                         progress=self.progress, desc=desc)
         self.steps, self.seconds = steps, time.perf_counter() - t0
 
     def run(self, x, y=None, order=None, *, learn: bool = True) -> np.ndarray:
@@ -189,7 +165,7 @@ class LavaSpikingLearner:
         x, y = s.check_inputs(x, y)
         if learn and y is None:
             raise ValueError("learning needs labels y")
-        order = self._order(order, len(x))
+        order = check_batch_order(order, self.batch, len(x))
         n_batches = len(order) // self.batch
         schedule = LearnerSchedule(T=s.T, L=s.n_layers, n_batches=n_batches)
         readouts = [SharedArray(w.shape) for w in s.hidden] if learn else []

@@ -14,6 +14,7 @@ from lavaplast.proc.runtime import (
     LavaTimeoutError,
     SharedArray,
     lava_children,
+    run_in_chunks,
     sim_config,
 )
 from lavaplast.proc.sign_neuron.process import SignNeuron, fold_batchnorm
@@ -32,5 +33,6 @@ __all__ = [
     "SignNeuron",
     "fold_batchnorm",
     "lava_children",
+    "run_in_chunks",
     "sim_config",
 ]

@@ -453,6 +453,41 @@ class LavaSession:
         return bool(stopped)
 
 
+def run_in_chunks(anchor, steps: int, *, first: int, chunk_steps: int, timeout: float, tag: str = "floating_pt",
+                  progress: bool = False, desc: str = "") -> list[tuple[int, float]]:
+    """Run the graph of ``anchor`` for ``steps`` steps in one :class:`LavaSession`, in chunks.
+
+    The first chunk (``first`` steps, e.g. one batch) also compiles and
+    starts the graph; the others, of ``chunk_steps`` steps, measure the
+    simulator alone. ``timeout`` bounds each chunk; ``tag`` selects the
+    models (:func:`sim_config`); ``progress`` draws a bar named ``desc``.
+    Returns ``(steps, seconds)`` of every chunk.
+    """
+    first = min(first, steps)
+    rest = steps - first
+    chunks = [first] + [chunk_steps] * (rest // chunk_steps)
+    if rest % chunk_steps:
+        chunks.append(rest % chunk_steps)
+    bar = None
+    if progress:
+        from lavaplast.progress import tqdm_class
+
+        bar = tqdm_class()(total=steps, desc=desc, unit="step", leave=False)
+    timed = []
+    try:
+        with LavaSession(anchor, sim_config(tag), timeout=timeout) as session:
+            for n in chunks:
+                t0 = time.perf_counter()
+                session.run(n)
+                timed.append((n, time.perf_counter() - t0))
+                if bar is not None:
+                    bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
+    return timed
+
+
 def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker (if it is not running) with
     SIGTERM and SIGHUP blocked, so that a signal to the whole process group

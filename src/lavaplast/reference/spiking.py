@@ -36,6 +36,7 @@ from lavaplast.core import (
     ternarize,
     ternary_matmul,
 )
+from lavaplast.core.spiking_learning import lava_decay
 
 
 def rate_encode(x, T: int, seed: int = 0) -> np.ndarray:
@@ -96,11 +97,6 @@ def quantize(hidden, quantizer: str = "binary", ternary_threshold: float = 0.05)
     quantizer = check_choice("quantizer", quantizer, ("binary", "ternary"))
     hidden = np.asarray(hidden, dtype=np.float64)
     return binarize(hidden) if quantizer == "binary" else ternarize(hidden, ternary_threshold)
-
-
-def lava_decay(beta: float) -> float:
-    """The membrane decay Lava's float LIF applies for ``dv = 1 - beta``: ``1 - (1 - beta)`` in float64."""
-    return 1.0 - (1.0 - float(beta))
 
 
 class SpikingBinaryMLP(nn.Module):

@@ -25,6 +25,7 @@ from lavaplast.core import (
     LOSSES,
     apply_rule,
     binarize,
+    check_batch_order,
     check_choice,
     check_finite_array,
     check_int,
@@ -41,6 +42,7 @@ from lavaplast.core.spiking_learning import (
     ENCODINGS,
     FixedPoint,
     LearnerSchedule,
+    check_rates,
     check_window,
     spike_error,
     surrogate_derivative,
@@ -141,17 +143,16 @@ class SpikingLearnerState:
     def copy(self) -> "SpikingLearnerState":
         return copy.deepcopy(self)
 
-    def quantized(self, l: int) -> np.ndarray:
-        """The synaptic weights of connection ``l``."""
-        w = self.hidden[l]
-        return binarize(w) if self.quantizer == "binary" else ternarize(w, self.ternary_threshold)
+    def synapses(self, hidden: np.ndarray) -> np.ndarray:
+        """The synaptic weights of the hidden weights ``hidden``, by the state's quantizer."""
+        return binarize(hidden) if self.quantizer == "binary" else ternarize(hidden, self.ternary_threshold)
 
     def check_inputs(self, x, y=None) -> tuple:
         """Finite inputs ``(N, n_in)`` (in [0, 1] for rate coding) and, with ``y``, int labels."""
-        x = check_finite_array("inputs", x, (None, self.sizes[0]))
-        if self.encoding == "rate" and not np.all((x >= 0) & (x <= 1)):
-            raise ValueError(f"inputs must lie in [0, 1] for rate coding (firing probabilities), got values from "
-                             f"{x.min()!r} to {x.max()!r}")
+        if self.encoding == "rate":
+            x = check_rates("inputs", x, self.sizes[0])
+        else:
+            x = check_finite_array("inputs", x, (None, self.sizes[0]))
         if y is not None:
             y = check_labels("labels", y, len(x), self.sizes[-1])
         return x, y
@@ -214,10 +215,7 @@ class SpikingLearnerTwin:
         if learn and y is None:
             raise ValueError("learning needs labels y")
         B = check_int("batch", batch, 1)
-        order = np.arange(len(x)) if order is None else np.asarray(order, dtype=np.int64)
-        if order.ndim != 1 or len(order) == 0 or len(order) % B:
-            raise ValueError(f"order must be a non-empty 1-D index array whose length is a multiple of "
-                             f"batch={B}, got length {len(order)}")
+        order = check_batch_order(order, B, len(x))
         n_batches, L, T = len(order) // B, s.n_layers, s.T
         sched = LearnerSchedule(T=T, L=L, n_batches=n_batches)
         sizes = s.sizes
@@ -227,7 +225,7 @@ class SpikingLearnerTwin:
         hidden = [torch.from_numpy(fp.value(q) if fp is not None else w.copy()) for q, w in
                   zip(grid or s.hidden, s.hidden)]
         rngs = [fp.rng(l + 1) for l in range(L)] if fp is not None else None
-        weights = [self._synapses(h.numpy()) for h in hidden]
+        weights = [s.synapses(h.numpy()) for h in hidden]
         rule = get_rule(s.rule)
         rule_state = [rule.init_state(h) for h in hidden]
         feedback = [torch.from_numpy(f) for f in s.feedback]
@@ -287,14 +285,10 @@ class SpikingLearnerTwin:
                         grid[l] = fp.step(grid[l], (new - hidden[l]).numpy(), rngs[l])
                         new = torch.from_numpy(fp.value(grid[l]))
                     hidden[l] = new
-                    weights[l] = self._synapses(new.numpy())
+                    weights[l] = s.synapses(new.numpy())
         if learn:
             s.hidden = [h.numpy().copy() for h in hidden]
         return out_counts.reshape(n_batches * B, -1)
-
-    def _synapses(self, hidden: np.ndarray) -> np.ndarray:
-        s = self.state
-        return binarize(hidden) if s.quantizer == "binary" else ternarize(hidden, s.ternary_threshold)
 
     def train(self, x, y, order=None, *, batch: int = 1) -> np.ndarray:
         """Learn from ``(x, y)`` in the sequence ``order`` (default: as given); returns the output counts

@@ -133,6 +133,19 @@ def lif_params(pop: Population) -> tuple[float, float]:
     return float(pop.params["beta"]), float(pop.params["threshold"])
 
 
+def lif_slope(pop: Population) -> float:
+    """The slope of a ``lif`` population's surrogate derivative: its ``slope``, else ``1 / threshold``."""
+    return float(pop.params.get("slope", 1.0 / float(pop.params["threshold"])))
+
+
+def feedback_matrices(spec: GraphSpec) -> list[np.ndarray]:
+    """The fixed +-1 feedback matrices ``(n_l, n_classes)`` of a learning graph's hidden populations,
+    drawn with ``run.seed``."""
+    rng = np.random.default_rng(spec.run.seed)
+    n_classes = spec.populations[-1].size
+    return [rng.choice([-1.0, 1.0], size=(p.size, n_classes)) for p in spec.populations[:-1]]
+
+
 def check_onchip(spec: GraphSpec) -> None:
     """Refuse what the on-chip learning graph does not run, naming the field.
 

@@ -37,6 +37,7 @@ from lavaplast.graph.backends.base import (
     hidden_weights,
     is_learning_graph,
     lif_params,
+    lif_slope,
     nonzero_counts,
     output_mode,
     per_neuron,
@@ -405,8 +406,7 @@ def spiking_learning_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: Op
                                   "learns with a registered local rule (e.g. 'metaplastic')")
             rule, params = "plain", None  # never applied: the graph does not learn
         beta, threshold = lif_params(pop)
-        neuron_params = dict(shape=(batch, pop.size), beta=beta, threshold=threshold,
-                             slope=pop.params.get("slope", 1.0 / threshold))
+        neuron_params = dict(shape=(batch, pop.size), beta=beta, threshold=threshold, slope=lif_slope(pop))
         dense = LearningBinaryDense(hidden_weights=hidden, batch=batch, layer=l + 1, rule=rule, params=params,
                                     quantizer=conn.quantizer, threshold=conn.ternary_threshold,
                                     readout=readouts[l].spec if readouts else None, fixed_point=fixed_point,

@@ -47,7 +47,15 @@ import time
 
 import numpy as np
 
-from lavaplast.graph.backends.base import GraphRun, check_ep, check_onchip, hidden_weights, per_neuron, unsupported
+from lavaplast.graph.backends.base import (
+    GraphRun,
+    check_ep,
+    check_onchip,
+    feedback_matrices,
+    hidden_weights,
+    per_neuron,
+    unsupported,
+)
 from lavaplast.graph.inputs import GraphInput, dataset_values
 from lavaplast.graph.spec import GraphSpec
 from lavaplast.progress import progress_bar
@@ -97,9 +105,7 @@ def local_state(spec: GraphSpec):
     weight_decay = _same(spec, [r.weight_decay for r in rules], "weight_decay")
     betas = _same(spec, [r.betas for r in rules], "betas")
     eps = _same(spec, [r.eps for r in rules], "eps")
-    rng = np.random.default_rng(spec.run.seed)
-    n_classes = pops[-1].size
-    feedback = [rng.choice([-1.0, 1.0], size=(p.size, n_classes)) for p in pops[:-1]]
+    feedback = feedback_matrices(spec)
     return LocalMLPState(hidden=hidden_weights(spec), feedback=feedback,
                          gain=[per_neuron(p.params["gain"], p.size) for p in pops],
                          bias=[per_neuron(p.params["bias"], p.size) for p in pops],

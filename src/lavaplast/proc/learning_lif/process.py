@@ -19,7 +19,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
 from lavaplast.core import LOSSES, check_choice, check_finite_array, check_int
-from lavaplast.core.spiking_learning import LearnerSchedule, check_learner_neuron
+from lavaplast.core.spiking_learning import LearnerSchedule, check_learner_neuron, lava_decay
 from lavaplast.proc.base import CheckedProcess, per_neuron
 
 
@@ -38,7 +38,7 @@ def _common(who: str, shape, beta, threshold, slope, T, layer, n_layers, n_batch
     schedule = LearnerSchedule(T=check_int(f"{who}: T", T, 1), L=n_layers, n_batches=n_batches)
     if not isinstance(learning, (bool, np.bool_)):
         raise ValueError(f"{who}: learning must be True or False, got {learning!r}")
-    return dict(shape=shape, decay=1.0 - (1.0 - beta), threshold=threshold, slope=slope, layer=layer,
+    return dict(shape=shape, decay=lava_decay(beta), threshold=threshold, slope=slope, layer=layer,
                 schedule=schedule, learning=bool(learning))
 
 

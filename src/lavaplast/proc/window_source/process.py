@@ -8,8 +8,8 @@ import numpy as np
 from lava.magma.core.process.ports.ports import OutPort
 from lava.magma.core.process.process import LogConfig
 
-from lavaplast.core import check_choice, check_finite_array, check_int, check_labels
-from lavaplast.core.spiking_learning import ENCODINGS, LearnerSchedule
+from lavaplast.core import check_batch_order, check_choice, check_finite_array, check_int, check_labels
+from lavaplast.core.spiking_learning import ENCODINGS, LearnerSchedule, check_rates
 from lavaplast.proc.base import CheckedProcess
 
 
@@ -46,18 +46,13 @@ class WindowSource(CheckedProcess):
         if data.ndim != 2 or len(data) == 0:
             raise ValueError(f"WindowSource: data must be a non-empty 2-D array (N, n), got shape {data.shape}")
         encoding = check_choice("encoding", encoding, ENCODINGS, "WindowSource: ")
-        if encoding == "rate" and not np.all((data >= 0) & (data <= 1)):
-            raise ValueError("WindowSource: rate coding needs data in [0, 1] (firing probabilities per step), "
-                             f"got values from {data.min()!r} to {data.max()!r}")
+        if encoding == "rate":
+            data = check_rates("WindowSource: data", data, data.shape[1])
         batch = check_int("WindowSource: batch", batch, 1)
         n_classes = check_int("WindowSource: n_classes", n_classes, 1)
         if labels is not None:
             labels = check_labels("WindowSource: labels", labels, len(data), n_classes)
-        order = np.arange(len(data)) if order is None else np.asarray(order, dtype=np.int64)
-        if order.ndim != 1 or len(order) == 0 or order.min() < 0 or order.max() >= len(data):
-            raise ValueError(f"WindowSource: order must be a non-empty 1-D array of row indices in 0..{len(data) - 1}")
-        if len(order) % batch:
-            raise ValueError(f"WindowSource: len(order) = {len(order)} must be a multiple of batch = {batch}")
+        order = check_batch_order(order, batch, len(data))
         schedule = LearnerSchedule(T=check_int("WindowSource: T", T, 1), L=check_int("WindowSource: n_layers",
                                    n_layers, 1), n_batches=len(order) // batch)
         super().__init__(data=data, batch=batch, schedule=schedule, labels=labels, n_classes=n_classes, order=order,
