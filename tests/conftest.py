@@ -51,3 +51,12 @@ def cli_fails(capsys):
             assert needle in lines[0], lines[0]
 
     return check
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A private copy of the rule registry, so a test's rules do not leak into other tests (their names
+    would otherwise appear in the messages that list the registered rules)."""
+    from lavaplast.core import rules as rules_module
+
+    monkeypatch.setattr(rules_module, "_REGISTRY", dict(rules_module._REGISTRY))

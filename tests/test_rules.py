@@ -23,12 +23,6 @@ SHIPPED = ("bcm", "metaplastic", "metaplastic_sgd", "plain", "reward_hebbian")
 B, N_IN, N_OUT = 4, 5, 3
 
 
-@pytest.fixture
-def registry(monkeypatch):
-    """A private copy of the registry, so a test's rules do not leak into other tests."""
-    monkeypatch.setattr(rules_module, "_REGISTRY", dict(rules_module._REGISTRY))
-
-
 def layer_inputs(rng, steps=4):
     """``steps`` triples (pre, post, third) in float64: spike counts, a surrogate derivative, an error."""
     return [(rng.integers(0, 4, size=(B, N_IN)).astype(float), rng.uniform(0, 1, size=(B, N_OUT)),

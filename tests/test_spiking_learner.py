@@ -129,8 +129,8 @@ def test_ternary_synapses_and_current_input(digits):
     _assert_same(lava, twin, lava.train(x, y, order), twin.train(x, y, order, batch=6), start)
 
 
-def test_a_user_rule_runs_on_lava_and_the_twin(digits):
-    @local_rule("test_oja_spiking", defaults={"lr": 0.01}, replace=True)
+def test_a_user_rule_runs_on_lava_and_the_twin(digits, registry):
+    @local_rule("test_oja_spiking", defaults={"lr": 0.01})
     def oja(pre, post, third, hidden, state, *, lr):
         """Oja's rule on the window rates, gated by the third factor's sign."""
         y_post = post * third
@@ -250,7 +250,7 @@ def test_check_rule_passes_the_shipped_rules():
     assert result.passed and result.moved and result.max_weight_diff < 1e-12 and result.steps == 8 * 5 + 2
 
 
-def test_check_rule_catches_state_kept_outside_the_rule():
+def test_check_rule_catches_state_kept_outside_the_rule(registry):
     """A rule that counts its calls in a closure instead of its ``state``: in the twin one counter serves
     every layer, in Lava every synapse process forks its own copy, so the learning rates drift apart."""
     from lavaplast.core import LocalRule
