@@ -77,11 +77,12 @@ def apply_read_errors(w, ber: float, kind: str, u: np.ndarray, signs: np.ndarray
 class DeviceFaults:
     """Read faults of an array of synapses of ``shape``: ``kind`` (``binary`` or ``ternary``), ``ber``,
     ``frozen`` (one draw per chip) or transient (a draw per read), and conductance variability ``sigma``
-    (frozen per chip), all from ``seed``.
+    (frozen per chip), all from ``seed``; ``array`` numbers the arrays of one chip (a network's weight
+    layers), so that each layer gets its own faults from the chip's one seed.
 
     :meth:`read` returns the weights as the sense amplifiers see them. Two
-    objects with the same settings and seed produce the same sequence of
-    reads, whichever backend calls them.
+    objects with the same settings, seed and array produce the same sequence
+    of reads, whichever backend calls them.
     """
 
     shape: tuple
@@ -90,6 +91,7 @@ class DeviceFaults:
     frozen: bool = False
     sigma: float = 0.0
     seed: int = 0
+    array: int = 0
     _rng: np.random.Generator = field(init=False, repr=False)
     _frozen_draws: Optional[tuple] = field(init=False, repr=False, default=None)
     _gain: Optional[np.ndarray] = field(init=False, repr=False, default=None)
@@ -102,8 +104,9 @@ class DeviceFaults:
             raise ValueError(f"frozen must be True or False, got {self.frozen!r}")
         self.sigma = check_number("sigma", self.sigma, low=0.0)
         self.seed = check_int("seed", self.seed, 0)
-        self._rng = np.random.default_rng([self.seed, 0])
-        chip = np.random.default_rng([self.seed, 1])
+        self.array = check_int("array", self.array, 0)
+        self._rng = np.random.default_rng([self.seed, self.array, 0])
+        chip = np.random.default_rng([self.seed, self.array, 1])
         if self.frozen:
             self._frozen_draws = self._draw(chip)
         if self.sigma > 0:
@@ -120,3 +123,25 @@ class DeviceFaults:
         u, signs = self._frozen_draws if self.frozen else self._draw(self._rng)
         read = apply_read_errors(w, self.ber, self.kind, u, signs)
         return read * self._gain if self._gain is not None else read
+
+    @property
+    def active(self) -> bool:
+        """Whether a read can differ from the stored weights."""
+        return self.ber > 0 or self.sigma > 0
+
+
+def read_sums(x, weights, faults: Optional[DeviceFaults]) -> np.ndarray:
+    """``x @ read(weights)^T``: the synaptic sums of one read through ``faults`` (``None``: an ideal read).
+
+    Weights read as {-1, 0, +1} keep the exact sum of
+    :func:`~lavaplast.core.quantize.ternary_matmul`; with conductance
+    variability they are real numbers and the sum is a plain matrix product.
+    """
+    from lavaplast.core.quantize import ternary_matmul
+
+    if faults is None or not faults.active:
+        return ternary_matmul(x, weights)
+    read = faults.read(weights)
+    if faults.sigma == 0:
+        return ternary_matmul(x, read)
+    return np.asarray(x, dtype=np.float64) @ read.T

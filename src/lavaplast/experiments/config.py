@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from lavaplast.core import (
+    check_ber,
     check_choice,
     check_int,
     check_nonnegative,
@@ -27,6 +28,7 @@ from lavaplast.core import (
 
 PROTOCOLS = ("permuted", "sequence", "stream", "split")
 MODELS = ("bnn", "fp")
+QUANTIZERS = ("binary", "ternary")
 BATCHNORM = ("batch", "running")
 EVAL_EVERY = ("epoch", "task")
 # The class groups of the split protocol (data.class_split_tasks' default).
@@ -109,6 +111,12 @@ class ContinualConfig:
     Both are always measured and saved. ``eval_every`` is "epoch" (test
     after every epoch) or "task" (only after the last epoch of each task, for
     streams of many small tasks).
+
+    ``quantizer`` ("binary" or "ternary", BNN only) and ``ternary_threshold``
+    choose the weights; ``train_ber`` > 0 trains error-aware: every training
+    forward pass reads the weights with transient device errors at that bit
+    error rate (:class:`lavaplast.core.DeviceFaults` of the quantizer's
+    kind), while the tests read them ideally.
     """
 
     protocol: str = "permuted"
@@ -119,6 +127,9 @@ class ContinualConfig:
     permute_first: bool = True
     hidden: Sequence[int] = (1024, 1024)
     model: str = "bnn"
+    quantizer: str = "binary"
+    ternary_threshold: float = 0.05
+    train_ber: float = 0.0
     batchnorm: str = "batch"
     meta: Union[float, Sequence[float]] = 0.0
     ewc_lambda: float = 0.0
@@ -141,6 +152,12 @@ class ContinualConfig:
     def __post_init__(self):
         self.protocol = check_choice("protocol", self.protocol, PROTOCOLS)
         self.model = check_choice("model", self.model, MODELS)
+        self.quantizer = check_choice("quantizer", self.quantizer, QUANTIZERS)
+        self.ternary_threshold = check_nonnegative("ternary_threshold", self.ternary_threshold)
+        self.train_ber = check_ber(self.train_ber)
+        if self.model != "bnn" and (self.quantizer != "binary" or self.train_ber > 0):
+            raise ValueError(f"quantizer={self.quantizer!r} and train_ber={self.train_ber} need model='bnn' "
+                             f"(a full-precision network has no device weights), got model={self.model!r}")
         self.eval_every = check_choice("eval_every", self.eval_every, EVAL_EVERY)
         self.batchnorm = check_choice("batchnorm", self.batchnorm, BATCHNORM)
         self.hidden = check_sizes("hidden", self.hidden, min_len=1)

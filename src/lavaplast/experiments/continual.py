@@ -60,8 +60,10 @@ def build_tasks(config: ContinualConfig) -> list[Task]:
 
 def build_model(config: ContinualConfig, n_inputs: int, n_classes: int) -> torch.nn.Module:
     sizes = [n_inputs, *config.hidden, n_classes]
-    cls = BNN if config.model == "bnn" else FullPrecisionMLP
-    return cls(sizes, batchnorm=config.batchnorm)
+    if config.model == "fp":
+        return FullPrecisionMLP(sizes, batchnorm=config.batchnorm)
+    return BNN(sizes, batchnorm=config.batchnorm, quantizer=config.quantizer,
+               ternary_threshold=config.ternary_threshold)
 
 
 def build_optimizer(config: ContinualConfig, model: torch.nn.Module) -> MetaplasticAdam:
@@ -105,6 +107,12 @@ def comparable_config(values: dict) -> dict:
     the protocol does not use are dropped.
     """
     out = dict(values)
+    # Settings added later: a run saved without them used their defaults.
+    out.setdefault("quantizer", "binary")
+    out.setdefault("ternary_threshold", 0.05)
+    out.setdefault("train_ber", 0.0)
+    if out["quantizer"] == "binary":
+        out.pop("ternary_threshold")
     hidden = [int(h) for h in out.get("hidden", [])]
     out["hidden"] = hidden
     meta = out.get("meta", 0.0)
@@ -238,8 +246,11 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
         for epoch in range(start_epoch if ti == start_task else 0, config.epochs):
             t0 = time.perf_counter()
             model.train()
-            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + ti * 1009 + epoch)
+            epoch_seed = config.seed * 1_000_003 + ti * 1009 + epoch
+            gen = torch.Generator().manual_seed(epoch_seed)
             order = torch.randperm(len(x_train), generator=gen)
+            if config.train_ber > 0:  # error-aware training: transient read errors, seeded per epoch
+                model.set_read_faults(config.train_ber, seed=epoch_seed)
             total_loss, n_batches = 0.0, 0
             desc = f"task {ti + 1}/{len(train_tasks)} epoch {epoch + 1}/{config.epochs}"
             batches = progress_bar(range(0, len(order), config.batch_size), progress, desc=desc, unit="batch")
@@ -256,6 +267,8 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
                 total_loss += loss.item()
                 n_batches += 1
             elapsed += time.perf_counter() - t0
+            if config.train_ber > 0:
+                model.set_read_faults(0.0)  # tests read the weights ideally
             last_epoch = epoch == config.epochs - 1
             if last_epoch:
                 bn_saved = bn_saved[:ti] + [batchnorm_state(model)]

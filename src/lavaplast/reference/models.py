@@ -7,8 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from lavaplast.core import check_choice, check_sizes
-from lavaplast.reference.binary import BinaryLinear, SignActivation
+from lavaplast.core import DeviceFaults, check_choice, check_sizes
+from lavaplast.reference.binary import QUANTIZERS, BinaryLinear, SignActivation
 
 BATCHNORM_MODES = ("batch", "running", "none")
 
@@ -34,6 +34,11 @@ class MLP(nn.Module):
     straight-through gradient; with ``binary=False`` they are real-valued
     linear layers and the activation is ``activation`` ("relu" or "sign").
     Inputs are flattened, so image batches of shape (N, 28, 28) are accepted.
+
+    ``quantizer="ternary"`` (binary networks) makes the weights ternary,
+    ``sign(W_h)`` where ``|W_h| > ternary_threshold`` and 0 elsewhere; the
+    activations stay binary. :meth:`set_read_faults` reads every weight
+    layer through a device read model (error-aware training, faulty chips).
     """
 
     def __init__(
@@ -45,17 +50,23 @@ class MLP(nn.Module):
         bn_affine: bool = True,
         activation: str | None = None,
         init_scale: float = 0.05,
+        quantizer: str = "binary",
+        ternary_threshold: float = 0.05,
     ):
         super().__init__()
         self.sizes = _check_sizes(sizes)
         check_choice("batchnorm", batchnorm, BATCHNORM_MODES)
+        self.quantizer = check_choice("quantizer", quantizer, QUANTIZERS)
+        if not binary and quantizer != "binary":
+            raise ValueError(f"quantizer={quantizer!r} needs binary=True (a full-precision network has no quantizer)")
         activation = check_choice("activation", activation or ("sign" if binary else "relu"), ("sign", "relu"))
         self.binary = binary
         layers: list[nn.Module] = []
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
         for i, (n_in, n_out) in enumerate(pairs):
             if binary:
-                layers.append(BinaryLinear(n_in, n_out, bias=False, init_scale=init_scale))
+                layers.append(BinaryLinear(n_in, n_out, bias=False, init_scale=init_scale, quantizer=quantizer,
+                                           ternary_threshold=ternary_threshold))
             else:
                 layers.append(nn.Linear(n_in, n_out, bias=batchnorm == "none"))
             layers.append(_batchnorm(n_out, batchnorm, bn_affine))
@@ -73,6 +84,18 @@ class MLP(nn.Module):
     def linear_layers(self) -> list[nn.Linear]:
         """The weight layers, input first."""
         return [m for m in self.layers if isinstance(m, nn.Linear)]
+
+    def set_read_faults(self, ber: float = 0.0, *, frozen: bool = False, sigma: float = 0.0, seed: int = 0) -> None:
+        """Read every weight layer through :class:`lavaplast.core.DeviceFaults` of this network's
+        quantizer: bit error rate ``ber``, ``frozen`` per chip or drawn at every forward pass,
+        conductance variability ``sigma``; layer ``k`` is array ``k`` of the chip ``seed``.
+        ``ber=0`` and ``sigma=0`` restore ideal reads."""
+        if not self.binary:
+            raise ValueError("read faults need a binary or ternary network (binary=True)")
+        for k, layer in enumerate(self.linear_layers()):
+            faults = DeviceFaults(tuple(layer.weight.shape), ber=ber, kind=self.quantizer, frozen=frozen,
+                                  sigma=sigma, seed=seed, array=k)
+            layer.set_faults(faults if faults.active else None)
 
 
 class BNN(MLP):
