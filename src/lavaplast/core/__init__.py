@@ -55,6 +55,7 @@ from lavaplast.core.local_learning import (
 )
 from lavaplast.core.losses import ce_error, mse_error, softmax
 from lavaplast.core.quantize import binarize, ternarize, ternary_matmul
+from lavaplast.core.devices import DeviceFaults, apply_read_errors, check_ber, read_sums, ternary_error_rates
 from lavaplast.core.sigma_delta import sigma_delta_encode
 from lavaplast.core.validate import (
     check_adam,
@@ -109,6 +110,11 @@ __all__ = [
     "output_nudge",
     "softmax",
     "ternary_matmul",
+    "DeviceFaults",
+    "apply_read_errors",
+    "check_ber",
+    "read_sums",
+    "ternary_error_rates",
     "check_adam",
     "check_betas",
     "check_choice",
