@@ -98,3 +98,106 @@ def test_bad_weights_are_refused():
         DeviceFaults((2, 2), ber=0.1).read(np.ones(3))
     with pytest.raises(ValueError, match=r"ternary device reads take weights in \{-1, 0, \+1\}; got other values, e.g. 0.5"):
         apply_read_errors(np.array([0.5]), 0.1, "ternary", np.zeros(1), np.ones(1))
+
+
+# --- Lava's BinaryDense reads through the same model as the twins ------------------------------
+
+
+@pytest.mark.usefixtures("no_lava_leftovers")
+@pytest.mark.parametrize("kind, frozen, sigma", [("binary", False, 0.0), ("ternary", False, 0.0),
+                                                 ("ternary", True, 0.2)])
+def test_lava_binary_dense_reads_one_draw_per_step_like_the_twin(kind, frozen, sigma):
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from lavaplast.core import ternarize, ternary_matmul
+    from lavaplast.proc import BatchSink, BatchSource, BinaryDense, LavaSession, SharedArray
+
+    rng = np.random.default_rng(3)
+    hidden = rng.normal(0, 0.1, size=(6, 9))
+    batch, steps = 4, 12
+    x = rng.choice([-1.0, 1.0], size=(steps * batch, 9))
+    faults = dict(ber=0.2, frozen=frozen, sigma=sigma, seed=11, array=2)
+    src = BatchSource(data=x, batch=batch)
+    dense = BinaryDense(hidden_weights=hidden, batch=batch, quantizer=kind, threshold=0.05, faults=faults)
+    with SharedArray((steps, batch, 6)) as record:
+        sink = BatchSink(shape=(batch, 6), record=record.spec, offset=2)
+        src.s_out.connect(dense.s_in)
+        dense.a_out.connect(sink.a_in)
+        with LavaSession(src, Loihi2SimCfg(select_tag="floating_pt"), timeout=120) as session:
+            session.run(steps + 1)
+        lava_sums = record.read()
+    q = ternarize(hidden, 0.05) if kind == "ternary" else np.where(hidden >= 0, 1.0, -1.0)
+    twin = DeviceFaults(hidden.shape, kind=kind, **faults)
+    ideal = []
+    for k in range(steps):  # window k is the k-th read
+        read = twin.read(q)
+        xk = x[k * batch:(k + 1) * batch]
+        np.testing.assert_allclose(lava_sums[k], xk @ read.T, rtol=0, atol=1e-12)
+        ideal.append(ternary_matmul(xk, q))
+    assert not np.allclose(lava_sums, np.array(ideal))  # the faults did act
+
+
+def test_binary_dense_rejects_bad_fault_settings():
+    from lavaplast.proc import BinaryDense
+
+    w = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="ber must be a finite number >= 0 and <= 0.5, got 2"):
+        BinaryDense(hidden_weights=w, faults=dict(ber=2))
+    with pytest.raises(ValueError, match=r"unknown settings \['rate'\]"):
+        BinaryDense(hidden_weights=w, faults=dict(rate=0.1))
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0, got -0.1"):
+        BinaryDense(hidden_weights=w, faults=dict(sigma=-0.1))
+
+
+# --- graph files: frozen faults per connection, the same chip on every backend ------------------
+
+PROCESSES = __import__("pathlib").Path(__file__).resolve().parent.parent / "processes"
+
+
+def _faulty_deploy(ber=0.1, sigma=0.0, seed=3, samples=60):
+    import dataclasses
+
+    from lavaplast.graph.spec import FaultsSpec, load_graph
+
+    spec = load_graph(PROCESSES / "deploy_bnn.toml")
+    faults = FaultsSpec(ber=ber, sigma=sigma, seed=seed)
+    return spec.replace(input=dataclasses.replace(spec.input, samples=samples),
+                        run=dataclasses.replace(spec.run, batch=20),
+                        connections=tuple(dataclasses.replace(c, faults=faults) for c in spec.connections))
+
+
+@pytest.mark.usefixtures("no_lava_leftovers")
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_graph_faults_lava_equals_torch_and_cost_accuracy(sigma):
+    from lavaplast.graph.backends import run_graph
+    from lavaplast.graph.inputs import build_input
+
+    spec = _faulty_deploy(ber=0.15, sigma=sigma)
+    inputs = build_input(spec)
+    lava, torch_run = run_graph(spec, inputs, "lava"), run_graph(spec, inputs, "torch")
+    np.testing.assert_allclose(lava.readout, torch_run.readout, rtol=0, atol=1e-12)
+    ideal = run_graph(_faulty_deploy(ber=0.0, sigma=0.0), inputs, "torch")
+    assert not np.allclose(torch_run.readout, ideal.readout)
+    assert torch_run.accuracy < ideal.accuracy
+
+
+def test_graph_faults_round_trip_and_bad_fields(tmp_path):
+    from lavaplast.graph.nir import write_graph_toml
+    from lavaplast.graph.spec import GraphSpecError, load_graph
+
+    spec = _faulty_deploy(ber=0.01, sigma=0.1, seed=7)
+    path = write_graph_toml(spec, tmp_path / "g.toml")
+    again = load_graph(path)
+    assert [c.faults for c in again.connections] == [c.faults for c in spec.connections]
+    text = path.read_text()
+    for bad, pattern in [("ber = 0.01", "ber = 0.7"), ("sigma = 0.1", "sigma = -1.0"), ("seed = 7", "seed = 7, rate = 1")]:
+        (tmp_path / "bad.toml").write_text(text.replace(bad, pattern, 1))
+        with pytest.raises(GraphSpecError, match=r"connections\[0\]\.faults"):
+            load_graph(tmp_path / "bad.toml")
+    import dataclasses
+
+    from lavaplast.graph.spec import FaultsSpec, validate
+
+    with pytest.raises(GraphSpecError, match=r"connections\[0\]\.faults: ber must be a finite number >= 0 and <= 0.5"):
+        validate(spec.replace(connections=(dataclasses.replace(spec.connections[0], faults=FaultsSpec(ber=2.0)),
+                                           spec.connections[1])))

@@ -55,7 +55,14 @@ from lavaplast.core.local_learning import (
 )
 from lavaplast.core.losses import ce_error, mse_error, softmax
 from lavaplast.core.quantize import binarize, ternarize, ternary_matmul
-from lavaplast.core.devices import DeviceFaults, apply_read_errors, check_ber, read_sums, ternary_error_rates
+from lavaplast.core.devices import (
+    DeviceFaults,
+    apply_read_errors,
+    check_ber,
+    check_faults,
+    read_sums,
+    ternary_error_rates,
+)
 from lavaplast.core.sigma_delta import sigma_delta_encode
 from lavaplast.core.validate import (
     check_adam,
@@ -113,6 +120,7 @@ __all__ = [
     "DeviceFaults",
     "apply_read_errors",
     "check_ber",
+    "check_faults",
     "read_sums",
     "ternary_error_rates",
     "check_adam",

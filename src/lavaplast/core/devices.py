@@ -130,6 +130,20 @@ class DeviceFaults:
         return self.ber > 0 or self.sigma > 0
 
 
+FAULT_SETTINGS = ("ber", "frozen", "sigma", "seed", "array")
+
+
+def check_faults(what: str, faults: dict, shape, kind: str) -> dict:
+    """``faults`` (settings of :class:`DeviceFaults` without shape and kind) checked by building them once."""
+    if not isinstance(faults, dict):
+        raise ValueError(f"{what} must be a dict of device fault settings, got {type(faults).__name__}")
+    unknown = sorted(set(faults) - set(FAULT_SETTINGS))
+    if unknown:
+        raise ValueError(f"{what}: unknown settings {unknown}; expected some of {list(FAULT_SETTINGS)}")
+    DeviceFaults(tuple(shape), kind=kind, **faults)
+    return dict(faults)
+
+
 def read_sums(x, weights, faults: Optional[DeviceFaults]) -> np.ndarray:
     """``x @ read(weights)^T``: the synaptic sums of one read through ``faults`` (``None``: an ideal read).
 

@@ -550,6 +550,8 @@ def graph_toml(spec: GraphSpec, base: Path) -> str:
                   f"quantizer = {_toml_value(c.quantizer)}",
                   f"ternary_threshold = {_toml_value(float(c.ternary_threshold))}",
                   f"weights = {_toml_value(weights)}", f"learning = {_toml_value(learning)}"]
+        if c.faults.active:
+            lines.append(f"faults = {_toml_value(dict(ber=float(c.faults.ber), sigma=float(c.faults.sigma), seed=c.faults.seed))}")
     r = spec.run
     lines += ["", "[readout]", f"population = {_toml_value(spec.readout.population)}",
               f"kind = {_toml_value(spec.readout.kind)}", f"gain = {_toml_value(float(spec.readout.gain))}",

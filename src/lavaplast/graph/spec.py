@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from lavaplast.core.devices import DeviceFaults
 from lavaplast.core.ep import ACTIVATIONS
 
 NEURONS = ("lif", "sign", "error", "ep")
@@ -253,6 +254,29 @@ class LearningSpec:
 
 
 @dataclass(frozen=True)
+class FaultsSpec:
+    """Device read faults of a connection's synapses, frozen per chip (stuck devices): bit error rate
+    ``ber`` (binary sign flips, or the ternary 2T2R error structure), conductance variability ``sigma``,
+    drawn from ``seed`` (see :class:`lavaplast.core.DeviceFaults`)."""
+
+    ber: float = 0.0
+    sigma: float = 0.0
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.ber > 0 or self.sigma > 0
+
+    def settings(self, array: int) -> Optional[dict]:
+        """The :class:`~lavaplast.core.DeviceFaults` settings of array ``array`` (the connection's index),
+        or ``None`` for ideal reads."""
+        if not self.active:
+            return None
+        return dict(ber=float(self.ber), sigma=float(self.sigma), seed=int(self.seed), array=int(array),
+                    frozen=True)
+
+
+@dataclass(frozen=True)
 class Connection:
     """Binary (or ternary) synapses ``pre -> post``: ``a_post = s_pre @ q(W_h)^T``,
     one step of delay, ``q`` the quantizer (``ternary_threshold`` for ternary).
@@ -265,6 +289,7 @@ class Connection:
     ternary_threshold: float = 0.05
     weights: WeightsSpec = WeightsSpec()
     learning: LearningSpec = LearningSpec()
+    faults: FaultsSpec = FaultsSpec()
 
 
 @dataclass(frozen=True)
@@ -489,9 +514,13 @@ def _connection(where: str, path: str, data, base: Optional[Path]) -> Connection
     elif rule != "off":
         learning = LearningSpec(rule=rule, params=_rule_params(lt, rule))
     lt.finish()
+    ft = t.table("faults", default={})
+    faults = FaultsSpec(ber=ft.take("ber", float, 0.0, low=0.0, high=0.5), sigma=ft.take("sigma", float, 0.0, low=0.0),
+                        seed=ft.take("seed", int, 0, low=0))
+    ft.finish()
     t.finish()
     return Connection(pre=pre, post=post, quantizer=quantizer, ternary_threshold=ternary_threshold,
-                      weights=weights, learning=learning)
+                      weights=weights, learning=learning, faults=faults)
 
 
 def _rule_names() -> tuple:
@@ -656,6 +685,17 @@ def _check_structure(spec: GraphSpec, where: str) -> GraphSpec:
         if c.quantizer == "none" and not ep:
             _fail(where, f"connections[{i}].quantizer", "full-precision synapses ('none') run in EP graphs only; "
                   "expected 'binary' or 'ternary'")
+        try:
+            DeviceFaults((1,), ber=c.faults.ber, sigma=c.faults.sigma, seed=c.faults.seed)
+        except ValueError as err:
+            _fail(where, f"connections[{i}].faults", str(err))
+        if c.faults.active and ep:
+            _fail(where, f"connections[{i}].faults", "device read faults run in feed-forward graphs (sign, lif); "
+                  "EP graphs model device mismatch instead")
+        if c.faults.active and (c.quantizer == "none" or c.learning.rule != "off"):
+            _fail(where, f"connections[{i}].faults", "device read faults apply to binary or ternary synapses "
+                  "that do not learn (an inference graph); this connection "
+                  + ("has full-precision synapses" if c.quantizer == "none" else f"learns with {c.learning.rule!r}"))
         if c.learning.rule == "ep" and not ep:
             _fail(where, f"connections[{i}].learning.rule", "rule 'ep' needs 'ep' neurons")
         if ep and c.learning.rule == "metaplastic":
@@ -669,6 +709,8 @@ def _check_structure(spec: GraphSpec, where: str) -> GraphSpec:
               f"{' or '.join(READOUTS[spec.readout.kind])} neurons, but {pop.name!r} has {pop.neuron!r} neurons")
     if spec.run.learning and all(c.learning.rule == "off" for c in spec.connections):
         _fail(where, "run.learning", "learning is on but every connection has rule 'off'")
+    if "snntorch" in spec.backends and any(c.faults.active for c in spec.connections):
+        _fail(where, "backends", "device read faults run on the lava and torch backends; remove 'snntorch'")
     if "snntorch" in spec.backends and neurons != {"lif"}:
         _fail(where, "backends", f"the snntorch backend runs 'lif' neurons only; this graph has "
               f"{', '.join(sorted(neurons))}")

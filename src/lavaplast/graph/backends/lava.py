@@ -66,6 +66,7 @@ class ChainLayer:
     gain: Optional[np.ndarray] = None
     bias: Optional[np.ndarray] = None
     mode: str = "sign"
+    faults: Optional[dict] = None
 
     @property
     def size(self) -> int:
@@ -98,7 +99,7 @@ def simulate_chain(layers: list, data: np.ndarray, *, timeout: float = 600.0,
         prev, neurons = src.s_out, []
         for layer, record in zip(layers, records):
             dense = BinaryDense(hidden_weights=layer.hidden, batch=B, quantizer=layer.quantizer,
-                                threshold=layer.ternary_threshold)
+                                threshold=layer.ternary_threshold, faults=layer.faults)
             shape = (B, layer.size)
             if layer.neuron == "lif":
                 neuron = LIF(shape=shape, du=1.0, dv=1.0 - layer.beta, vth=layer.threshold)
@@ -126,7 +127,8 @@ def chain_layers(spec: GraphSpec, weights: Optional[list] = None) -> list:
     weights = hidden_weights(spec) if weights is None else weights
     layers = []
     for i, (conn, pop, w) in enumerate(zip(spec.connections, spec.populations, weights)):
-        common = dict(hidden=w, quantizer=conn.quantizer, ternary_threshold=conn.ternary_threshold)
+        common = dict(hidden=w, quantizer=conn.quantizer, ternary_threshold=conn.ternary_threshold,
+                      faults=conn.faults.settings(i))
         if pop.neuron == "lif":
             beta, threshold = lif_params(pop)
             layers.append(ChainLayer(neuron="lif", beta=beta, threshold=threshold, **common))
@@ -276,7 +278,7 @@ def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record):
             raise unsupported(spec, f"populations[{l}].neuron", "the pipelined graph runs 'sign' and 'error' "
                               "populations")
         dense = BinaryDense(hidden_weights=hidden, batch=batch, quantizer=conn.quantizer,
-                            threshold=conn.ternary_threshold)
+                            threshold=conn.ternary_threshold, faults=conn.faults.settings(l))
         neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
                             bias=per_neuron(pop.params["bias"], pop.size),
                             mode="identity" if l == L - 1 else output_mode(spec, l))

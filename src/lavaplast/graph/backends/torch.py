@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from lavaplast.core import ternary_matmul
+from lavaplast.core import DeviceFaults, read_sums
 from lavaplast.graph.backends.base import (
     GraphRun,
     hidden_weights,
@@ -89,12 +89,20 @@ def lif_rate(current, beta: float, threshold: float) -> np.ndarray:
     return 1.0 / lif_interval(current, beta, threshold)
 
 
+def _sums(x, conn, hidden, index: int) -> np.ndarray:
+    """``x @ q(W_h)^T`` with the weights read through the connection's frozen device faults (if any)."""
+    q = quantize(hidden, conn.quantizer, conn.ternary_threshold)
+    settings = conn.faults.settings(index)
+    faults = None if settings is None else DeviceFaults(q.shape, kind=conn.quantizer, **settings)
+    return read_sums(x, q, faults)
+
+
 def forward(spec: GraphSpec, drive: np.ndarray, weights=None) -> list[np.ndarray]:
     """Outputs ``(N, n)`` of every population for first-layer rates ``drive`` ``(N, n_in)``."""
     weights = hidden_weights(spec) if weights is None else weights
     h, outs = np.asarray(drive, dtype=np.float64), []
     for i, (conn, pop, w) in enumerate(zip(spec.connections, spec.populations, weights)):
-        current = ternary_matmul(h, quantize(w, conn.quantizer, conn.ternary_threshold))
+        current = _sums(h, conn, w, i)
         if pop.neuron == "lif":
             beta, threshold = lif_params(pop)
             h = lif_rate(current, beta, threshold)
@@ -127,8 +135,7 @@ def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> Graph
         beta, threshold = lif_params(pop)
         weights = hidden_weights(spec)
         pre = inputs.mean_drive(encoding) if i == 0 else outs[i - 1]
-        current = ternary_matmul(pre, quantize(weights[i], spec.connections[i].quantizer,
-                                               spec.connections[i].ternary_threshold))
+        current = _sums(pre, spec.connections[i], weights[i], i)
         readout = np.minimum(current / (1.0 - beta), threshold)
     else:
         readout = outs[i]

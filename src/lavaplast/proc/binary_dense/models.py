@@ -18,6 +18,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import (
+    DeviceFaults,
     binarize,
     f_meta_lut,
     from_fixed,
@@ -25,8 +26,8 @@ from lavaplast.core import (
     metaplastic_adam_step_,
     metaplastic_sgd_step_,
     metaplastic_update_fixed_,
+    read_sums,
     ternarize,
-    ternary_matmul,
     to_fixed,
 )
 from lavaplast.proc.base import is_learning_step, single_threaded_blas
@@ -61,7 +62,12 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self.learn_every = p["learn_every"]
         self.learn_offset = p["learn_offset"]
         self.learn_start = p["learn_start"]
-        self.cache_sums = p["cache_sums"]
+        faults = p["faults"]
+        self._faults = None
+        if faults is not None:
+            self._faults = DeviceFaults(tuple(p["hidden_weights"].shape), kind=self.quantizer, **faults)
+        # A transient fault is a new read each step: its sums cannot be reused.
+        self.cache_sums = p["cache_sums"] and (self._faults is None or self._faults.frozen)
         self.readout_step = p["readout_step"]
         self.defer_update = p["defer_update"]
         # A gradient taken in this step's spiking phase whose update waits
@@ -109,9 +115,9 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
             self._apply_update()
         x = self.s_in.recv()
         if not self.cache_sums:
-            self._sums = ternary_matmul(x, self._weights)
+            self._sums = read_sums(x, self._weights, self._faults)
         elif self._summed_input is None or not np.array_equal(x, self._summed_input):
-            self._sums = ternary_matmul(x, self._weights)
+            self._sums = read_sums(x, self._weights, self._faults)
             self._summed_input = x
         self.a_buff = self._sums
         if self._past is not None:

@@ -9,7 +9,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
 
-from lavaplast.core import check_adam, check_choice, check_finite_array, check_int, check_nonnegative
+from lavaplast.core import check_adam, check_choice, check_faults, check_finite_array, check_int, check_nonnegative
 from lavaplast.proc.base import CheckedProcess, check_schedule
 
 QUANTIZERS = ("binary", "ternary")
@@ -91,6 +91,13 @@ class BinaryDense(CheckedProcess):
     stochastically (seeded by ``seed``) or to nearest, and supports
     ``optimizer="sgd"`` (Adam's division and square root have no Loihi-like
     integer form here).
+
+    ``faults`` (a dict of :class:`lavaplast.core.DeviceFaults` settings:
+    ``ber``, ``frozen``, ``sigma``, ``seed``, ``array``; the kind is the
+    quantizer) reads the quantized weights through the device read model:
+    every step's sums use one read, drawn afresh at every step (transient)
+    or once per chip (frozen). A twin that makes one read per step from the
+    same settings sees the same faults.
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class BinaryDense(CheckedProcess):
         lut_index_shift: int = 6,
         stochastic_rounding: bool = True,
         seed: int = 0,
+        faults: ty.Optional[dict] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -150,6 +158,8 @@ class BinaryDense(CheckedProcess):
         frac_bits = check_int("BinaryDense: frac_bits", frac_bits, 0, hidden_bits - 1)
         lut_index_shift = check_int("BinaryDense: lut_index_shift", lut_index_shift, 0, hidden_bits - 2)
         seed = check_int("BinaryDense: seed", seed, 0)
+        if faults is not None:
+            faults = check_faults("BinaryDense: faults", faults, hidden_weights.shape, quantizer)
         # Only with a readout step does the run's last gradient have a phase
         # to be applied in (its post-learning management) before read-back.
         defer_update = error_delay > 0 and readout_step is not None
@@ -164,7 +174,7 @@ class BinaryDense(CheckedProcess):
             readout_step=readout_step,
             defer_update=defer_update,
             hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
-            stochastic_rounding=stochastic_rounding, seed=seed, name=name, log_config=log_config,
+            stochastic_rounding=stochastic_rounding, seed=seed, faults=faults, name=name, log_config=log_config,
         )
         n_out, n_in = hidden_weights.shape
         self.n_in, self.n_out, self.batch = n_in, n_out, batch
