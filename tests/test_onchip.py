@@ -130,3 +130,30 @@ def test_the_learner_is_described_by_a_graph_spec_that_reads_back_as_its_state(t
     # The spec holds a copy: training the state later does not change it.
     state.hidden[0][:] = 0
     assert np.abs(spec.connections[0].weights.values).max() > 0
+
+
+def test_ternary_synapses_learn_on_chip_like_the_twin_and_deploy():
+    task = make_tasks("permuted", n_tasks=1, dataset="digits", seed=0)[0]
+    state = init_local_mlp([64, 48, 10], meta=1.0, lr=0.02, seed=2, quantizer="ternary", ternary_threshold=0.03)
+    lava, twin = LavaBinaryMLP(state.copy(), batch=40), LocalBinaryMLP(state.copy())
+    order = np.random.default_rng(1).permutation(len(task.x_train))[:800]  # 20 batches
+    lava.train(task.x_train, task.y_train, order)
+    eye = np.eye(10)
+    for k in range(0, len(order), 40):
+        twin.train_batch(task.x_train[order[k:k + 40]], eye[task.y_train[order[k:k + 40]]])
+    twin.sync_state()
+    for a, b in zip(lava.state.hidden, twin.state.hidden):
+        assert np.abs(a - b).max() < 1e-6
+        q = lava.state.quantize(a)
+        assert 0.05 < (q == 0).mean() < 0.95  # really ternary
+    assert lava.spec.connections[0].quantizer == "ternary"
+    np.testing.assert_array_equal(lava.predict(task.x_test), twin.predict(task.x_test))
+
+    torch.manual_seed(0)
+    net = BNN((64, 32, 10), batchnorm="running", quantizer="ternary", ternary_threshold=0.02).double().eval()
+    x = torch.tensor(task.x_test, dtype=torch.float64)
+    with torch.no_grad():
+        ref = net(x).argmax(1).numpy()
+    deployed = state_from_bnn(net)
+    assert deployed.quantizer == "ternary" and deployed.ternary_threshold == 0.02
+    np.testing.assert_array_equal(LavaBinaryMLP(deployed, batch=60).predict(task.x_test), ref)

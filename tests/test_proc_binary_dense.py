@@ -241,7 +241,8 @@ def test_fixed_point_model_refuses_adam_with_a_clear_error():
             session.run(2)
 
 
-def test_ternary_quantizer_forward():
+@pytest.mark.parametrize("tag", ["floating_pt", "fixed_pt"])
+def test_ternary_quantizer_forward(tag):
     from lavaplast.core import ternarize
 
     rng = np.random.default_rng(4)
@@ -253,7 +254,7 @@ def test_ternary_quantizer_forward():
         sink = BatchSink(shape=(4, 6), record=record.spec, offset=2)  # one step of synaptic delay
         src.s_out.connect(dense.s_in)
         dense.a_out.connect(sink.a_in)
-        with LavaSession(src, CFG, timeout=60) as session:
+        with LavaSession(src, Loihi2SimCfg(select_tag=tag), timeout=60) as session:
             session.run(4)
         out = record.read().reshape(12, 6)
     expected = x @ ternarize(w, 0.05).T

@@ -23,7 +23,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from lavaplast.core import check_choice, check_int, check_optional_int, check_positive, check_sizes
+from lavaplast.core import check_choice, check_int, check_nonnegative, check_optional_int, check_positive, check_sizes
 from lavaplast.data import Task, make_tasks
 from lavaplast.experiments.config import canonical_dataset, compact_per_layer, normalise_data_dir
 from lavaplast.outputs import run_folder, write_csv, write_json
@@ -39,7 +39,10 @@ PROTOCOLS = ("permuted", "sequence")
 
 @dataclass
 class OnChipConfig:
-    """Settings of an on-chip continual-learning run (saved in results.json)."""
+    """Settings of an on-chip continual-learning run (saved in results.json).
+
+    ``quantizer`` ``"binary"`` or ``"ternary"`` (with ``ternary_threshold``) chooses the synapses.
+    """
 
     dataset: str = "mnist"
     n_tasks: int = 3
@@ -58,6 +61,8 @@ class OnChipConfig:
     steps: int = 10
     rule: str = "metaplastic"
     gain: float = 0.5
+    quantizer: str = "binary"
+    ternary_threshold: float = 0.05
 
     def __post_init__(self):
         # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
@@ -73,6 +78,8 @@ class OnChipConfig:
         self.protocol = check_choice("protocol", self.protocol, PROTOCOLS)
         self.steps = check_int("steps", self.steps, 1)
         self.gain = check_positive("gain", self.gain)
+        self.quantizer = check_choice("quantizer", self.quantizer, ("binary", "ternary"))
+        self.ternary_threshold = check_nonnegative("ternary_threshold", self.ternary_threshold)
         if self.protocol == "sequence" and self.n_tasks != 2:
             raise ValueError(f"protocol 'sequence' learns MNIST then Fashion-MNIST: n_tasks must be 2, got "
                              f"{self.n_tasks}")
@@ -250,14 +257,17 @@ def _learners(config: OnChipConfig, sizes: list, progress: bool) -> tuple:
     if config.neuron == "sign":
         from lavaplast.graph import LavaBinaryMLP  # imports Lava
 
-        state = init_local_mlp(sizes, meta=meta, lr=config.lr, seed=config.seed)
+        state = init_local_mlp(sizes, meta=meta, lr=config.lr, seed=config.seed, quantizer=config.quantizer,
+                               ternary_threshold=config.ternary_threshold)
         lava = LavaBinaryMLP(state.copy(), batch=config.batch, progress=progress) if use_lava else None
         return lava, _SignTwin(state.copy(), config.batch) if use_twin else None
     from lavaplast.reference.spiking_learner import init_spiking_learner
 
     metas = meta if isinstance(meta, list) else [meta] * (len(sizes) - 1)
     state = init_spiking_learner(sizes, T=config.steps, rule=config.rule, gain=config.gain, seed=config.seed,
-                                 params=[_lif_params(config.rule, config.lr, m) for m in metas])
+                                 params=[_lif_params(config.rule, config.lr, m) for m in metas],
+                                 quantizer=config.quantizer)
+    state.ternary_threshold = config.ternary_threshold
     lava = _LifLava(state.copy(), config.batch, progress) if use_lava else None
     return lava, _LifTwin(state.copy(), config.batch) if use_twin else None
 

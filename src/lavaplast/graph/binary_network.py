@@ -79,7 +79,8 @@ def onchip_spec(state: LocalMLPState, *, batch: int = 100, timeout: float = 600.
             params["output"] = "sign"
         pops.append(Population(name=name_l, size=state.sizes[l + 1], neuron="error" if last else "sign",
                                params=params))
-        conns.append(Connection(pre=pops[-2].name if l else "input", post=name_l,
+        conns.append(Connection(pre=pops[-2].name if l else "input", post=name_l, quantizer=state.quantizer,
+                                ternary_threshold=state.ternary_threshold,
                                 weights=WeightsSpec.from_array(state.hidden[l]),
                                 learning=LearningSpec(rule="metaplastic", meta=float(state.meta[l]),
                                                       lr=float(state.lr), betas=tuple(state.betas),

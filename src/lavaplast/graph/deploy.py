@@ -180,7 +180,8 @@ def deploy_run(
             params = dict(gain=gain, bias=bias, output="sign")
         pops.append(Population(name=name, size=sizes[l + 1], neuron="error" if name == "out" else "sign",
                                params=params))
-        conns.append(Connection(pre="input" if l == 0 else names[l - 1], post=name,
+        conns.append(Connection(pre="input" if l == 0 else names[l - 1], post=name, quantizer=state.quantizer,
+                                ternary_threshold=state.ternary_threshold,
                                 weights=WeightsSpec(init="file", file=wpath.resolve(), key=f"w{l}")))
     bn = (f"batch-statistic BatchNorm frozen on the first {n_cal} training images of the task" if n_cal
           else "running-statistic BatchNorm")

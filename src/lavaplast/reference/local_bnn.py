@@ -26,6 +26,7 @@ from lavaplast.core import (
     check_adam,
     check_choice,
     check_finite_array,
+    check_nonnegative,
     check_positive,
     check_sizes,
     feedback_error,
@@ -35,6 +36,7 @@ from lavaplast.core import (
     output_error,
     per_layer,
     sign_neuron,
+    ternarize,
     ternary_matmul,
 )
 
@@ -49,7 +51,8 @@ class LocalMLPState:
     its metaplasticity (one value is broadcast to every layer). Everything
     is validated on construction: shapes chain, arrays are finite, and the
     learning rule's settings are those :func:`lavaplast.core.check_adam`
-    accepts.
+    accepts. ``quantizer`` is ``"binary"`` (``sign(W_h)``) or ``"ternary"``
+    (``sign(W_h)`` where ``|W_h| > ternary_threshold``, else 0).
     """
 
     hidden: list
@@ -63,6 +66,8 @@ class LocalMLPState:
     weight_decay: float = 0.0
     loss: str = "ce"
     info: dict = field(default_factory=dict)
+    quantizer: str = "binary"
+    ternary_threshold: float = 0.05
 
     def __post_init__(self):
         if not isinstance(self.hidden, (list, tuple)) or len(self.hidden) == 0:
@@ -91,6 +96,12 @@ class LocalMLPState:
         rule = check_adam("", lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay)
         self.lr, self.betas, self.eps, self.weight_decay = rule["lr"], rule["betas"], rule["eps"], rule["weight_decay"]
         self.loss = check_choice("loss", self.loss, LOSSES)
+        self.quantizer = check_choice("quantizer", self.quantizer, ("binary", "ternary"))
+        self.ternary_threshold = check_nonnegative("ternary_threshold", self.ternary_threshold)
+
+    def quantize(self, w):
+        """The synaptic weights of hidden weights ``w`` (numpy array or tensor) under this state's quantizer."""
+        return binarize(w) if self.quantizer == "binary" else ternarize(w, self.ternary_threshold)
 
     @property
     def sizes(self) -> list[int]:
@@ -101,7 +112,7 @@ class LocalMLPState:
             hidden=[w.copy() for w in self.hidden], feedback=[f.copy() for f in self.feedback],
             gain=[g.copy() for g in self.gain], bias=[b.copy() for b in self.bias], meta=list(self.meta),
             lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay, loss=self.loss,
-            info=dict(self.info),
+            info=dict(self.info), quantizer=self.quantizer, ternary_threshold=self.ternary_threshold,
         )
 
 
@@ -114,6 +125,8 @@ def init_local_mlp(
     loss: str = "ce",
     seed: int = 0,
     init_scale: float = 0.05,
+    quantizer: str = "binary",
+    ternary_threshold: float = 0.05,
 ) -> LocalMLPState:
     """A fresh network: hidden weights U(-init_scale, init_scale), +-1 feedback,
     ``gain = 1/sqrt(fan_in)`` so pre-activations stay O(1) without BatchNorm.
@@ -130,7 +143,8 @@ def init_local_mlp(
     gain = [np.full(o, 1.0 / np.sqrt(i)) for i, o in pairs]
     bias = [np.zeros(o) for _, o in pairs]
     return LocalMLPState(hidden, feedback, gain, bias, meta, lr=lr, weight_decay=weight_decay, loss=loss,
-                         info={"seed": seed, "init_scale": init_scale})
+                         info={"seed": seed, "init_scale": init_scale}, quantizer=quantizer,
+                         ternary_threshold=ternary_threshold)
 
 
 class LocalBinaryMLP:
@@ -177,7 +191,7 @@ class LocalBinaryMLP:
             # (0-based l: the output layer keeps 2 versions, the first L + 1);
             # the oldest is the one batch k's forward pass uses.
             n = len(self.hidden)
-            self._in_flight = [deque([binarize(w)], maxlen=n - l + 1) for l, w in enumerate(self.hidden)]
+            self._in_flight = [deque([self.state.quantize(w)], maxlen=n - l + 1) for l, w in enumerate(self.hidden)]
 
     def forward(self, x) -> tuple[list, list]:
         """Layer inputs ``h`` (h[0] = x) and pre-activations ``z``; ``z[-1]`` are the logits.
@@ -186,7 +200,7 @@ class LocalBinaryMLP:
         :func:`lavaplast.core.ternary_matmul`, as in the Lava graph, so a sum
         that is exactly 0 is 0 in both. Uses the current weights.
         """
-        return self._forward(x, [binarize(w) for w in self.hidden])
+        return self._forward(x, [self.state.quantize(w) for w in self.hidden])
 
     def _forward(self, x, binary: list) -> tuple[list, list]:
         """:meth:`forward` with the binary weights ``binary`` (one per layer)."""
@@ -226,7 +240,7 @@ class LocalBinaryMLP:
             self._adam[l].step_(self.hidden[l], grad, lr=self.state.lr, betas=self.state.betas,
                                 eps=self.state.eps, weight_decay=self.state.weight_decay, meta=self.state.meta[l])
             if self.pipelined:
-                self._in_flight[l].append(binarize(self.hidden[l]))
+                self._in_flight[l].append(self.state.quantize(self.hidden[l]))
 
     def sync_state(self) -> LocalMLPState:
         """Copy the hidden weights back into :attr:`state` and return it."""
@@ -282,4 +296,5 @@ def state_from_bnn(model, calibration=None) -> LocalMLPState:
                 h = modules[i + 2](bn(a)) if i + 2 < len(modules) else None
     hidden = [layer.weight.detach().double().numpy().copy() for layer in linears]
     return LocalMLPState(hidden=hidden, feedback=[], gain=gains, bias=biases, meta=[0.0] * len(hidden),
-                         info={"deployed_from": type(model).__name__})
+                         info={"deployed_from": type(model).__name__}, quantizer=model.quantizer,
+                         ternary_threshold=linears[0].ternary_threshold)

@@ -168,8 +168,9 @@ def check_onchip(spec: GraphSpec) -> None:
                               "learning graph learns with rule 'metaplastic'")
         if c.learning.optimizer != "adam":
             raise unsupported(spec, f"connections[{i}].learning.optimizer", "on-chip learning runs 'adam'")
-        if c.quantizer != "binary":
-            raise unsupported(spec, f"connections[{i}].quantizer", "learning graphs run binary synapses only")
+    if len({(c.quantizer, c.ternary_threshold) for c in spec.connections}) > 1:
+        raise unsupported(spec, "connections", "every connection of an on-chip learning graph has the same "
+                          "quantizer and ternary_threshold")
 
 
 def check_ep(spec: GraphSpec) -> str:

@@ -240,7 +240,8 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
         rule = conn.learning
         # Connection l + 1 (1-based) hears batch k at step k + l + 1 and its error at step k + L + 1.
         delays = dict(error_delay=L - l, cache_sums=False) if pipelined else {}
-        dense = BinaryDense(hidden_weights=hidden, batch=batch, learning="local", meta=rule.meta, lr=rule.lr,
+        dense = BinaryDense(hidden_weights=hidden, batch=batch, learning="local", quantizer=conn.quantizer,
+                            threshold=conn.ternary_threshold, meta=rule.meta, lr=rule.lr,
                             betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay,
                             readout=readouts[l].spec, readout_step=steps, **schedule, **delays)
         prev.connect(dense.s_in)

@@ -110,7 +110,8 @@ def local_state(spec: GraphSpec):
                          gain=[per_neuron(p.params["gain"], p.size) for p in pops],
                          bias=[per_neuron(p.params["bias"], p.size) for p in pops],
                          meta=[r.meta for r in rules], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         loss=pops[-1].params["loss"])
+                         loss=pops[-1].params["loss"], quantizer=spec.connections[0].quantizer,
+                         ternary_threshold=spec.connections[0].ternary_threshold)
 
 
 def _run_local(spec: GraphSpec, inputs: GraphInput, backend: str, progress: bool) -> tuple:
