@@ -84,6 +84,25 @@ def check_json(what: str, value) -> dict:
         raise ValueError(f"{what} must hold JSON values only: {err}") from None
 
 
+def check_device(device) -> str:
+    """A torch device name the references can run on here: ``cpu``, ``cuda`` or ``cuda:N`` (a GPU that
+    torch sees)."""
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} needs a GPU, but torch sees none (torch {torch.__version__}, "
+                             f"CUDA build {torch.version.cuda}); use --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
 def check_flag(what: str, value) -> bool:
     """A boolean (``numpy.bool_`` too); ``0``, ``1`` or strings are refused."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
@@ -147,6 +166,7 @@ class ContinualConfig:
     test_limit: Optional[int] = None
     seed: int = 0
     data_dir: Optional[str] = None
+    device: str = "cpu"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -178,6 +198,7 @@ class ContinualConfig:
         self.datasets = [canonical_dataset(f"datasets[{i}]", d) for i, d in enumerate(self.datasets)]
         self.meta = compact_per_layer("meta", self.meta, self.n_weight_layers)
         self.data_dir = normalise_data_dir(self.data_dir)
+        self.device = check_device(self.device)
         self.extra = check_json("extra", self.extra)
         self.n_tasks = self._protocol_tasks()
         self._check_trainable()

@@ -81,10 +81,11 @@ def build_optimizer(config: ContinualConfig, model: torch.nn.Module) -> Metaplas
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
     """Test accuracy of ``model`` on (x, y), in percent."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size])
-        correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
+        logits = model(x[start:start + batch_size].to(device))
+        correct += (logits.argmax(1).cpu() == y[start:start + batch_size]).sum().item()
     return 100.0 * correct / len(x)
 
 
@@ -107,6 +108,7 @@ def comparable_config(values: dict) -> dict:
     the protocol does not use are dropped.
     """
     out = dict(values)
+    out.pop("device", None)  # where a run computes is not what it is: resuming elsewhere is fine
     # Settings added later: a run saved without them used their defaults.
     out.setdefault("quantizer", "binary")
     out.setdefault("ternary_threshold", 0.05)
@@ -150,7 +152,7 @@ def load_checkpoint(path: Path, hint: str = "delete it, start over with --overwr
     """The checkpoint of a continual-learning run; a damaged or foreign file is a one-line
     ``ValueError`` naming it and ending with ``hint`` (what the user can do)."""
     try:
-        ckpt = torch.load(path, weights_only=False)
+        ckpt = torch.load(path, weights_only=False, map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
         raise ValueError(f"checkpoint {path} cannot be read ({describe_error(exc)}); it is truncated "
                          f"or not a lavaplast checkpoint: {hint}") from exc
@@ -219,7 +221,8 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
     to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
     test_sets = [(to_torch(t.x_test), to_torch(t.y_test)) for t in eval_tasks]
     n_inputs = tasks[0].x_train.shape[1]
-    model = build_model(config, n_inputs, tasks[0].n_classes)
+    device = torch.device(config.device)
+    model = build_model(config, n_inputs, tasks[0].n_classes).to(device)
     optimizer = build_optimizer(config, model)
     ewc = EWC(model, config.ewc_lambda) if config.ewc_lambda > 0 else None
     bn_saved: list[dict] = []
@@ -258,7 +261,7 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
                 idx = order[start:start + config.batch_size]
                 if len(idx) < 2 and config.batchnorm != "none":
                     continue  # batch-statistic BatchNorm needs two samples
-                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+                loss = F.cross_entropy(model(x_train[idx].to(device)), y_train[idx].to(device))
                 if ewc is not None:
                     loss = loss + ewc.penalty()
                 optimizer.zero_grad(set_to_none=True)
@@ -284,7 +287,7 @@ def _run_continual(config, out_dir: Path, resume: bool, progress: bool, log, tas
             else:
                 log(f"{desc}  loss {train_loss:.3f}")
             save_torch(
-                dict(config=config.to_dict(), model=model.state_dict(), optimizer=optimizer.state_dict(),
+                dict(config=config.to_dict(), model={k: v.cpu() for k, v in model.state_dict().items()}, optimizer=optimizer.state_dict(),
                      ewc=ewc.state_dict() if ewc is not None else None, bn_saved=bn_saved, history=history,
                      task=ti + (1 if last_epoch else 0), epoch=0 if last_epoch else epoch + 1, elapsed=elapsed),
                 ckpt_path,
@@ -304,7 +307,7 @@ def _fisher_batches(x, y, config: ContinualConfig, ti: int):
     order = torch.randperm(len(x), generator=gen)
     for b in range(min(config.fisher_batches, len(x) // config.batch_size)):
         idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-        yield x[idx], y[idx]
+        yield x[idx].to(config.device), y[idx].to(config.device)
 
 
 def _evaluate_seen(model, eval_tasks, test_sets, ti, bn_saved, config, shared_test) -> dict:

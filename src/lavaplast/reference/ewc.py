@@ -67,4 +67,6 @@ class EWC:
 
     def load_state_dict(self, state: dict) -> None:
         self.lam = float(state["lam"])
-        self.tasks = state["tasks"]
+        # Onto the parameters' device: a checkpoint is loaded on the CPU.
+        self.tasks = [tuple({n: t.to(self.params[n].device) for n, t in part.items()} for part in task)
+                      for task in state["tasks"]]
