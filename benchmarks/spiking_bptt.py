@@ -68,6 +68,7 @@ def main(argv=None) -> dict:
     # machine a second intra-op thread made training 3x slower (the threads
     # wait for each other); raise it on an idle machine with more cores.
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="where the training runs: cpu, cuda or cuda:N")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     p.add_argument("--out", default="benchmarks/results/spiking_bptt.json")
     args = p.parse_args(argv)
@@ -97,7 +98,7 @@ def run(args, x, y, xt, yt) -> dict:
     t0 = time.perf_counter()
     result = train_bptt(x, y, [784, args.hidden, 10], epochs=args.epochs, batch=args.batch, lr=args.lr,
                         meta=args.meta, x_test=xt, y_test=yt, eval_batch=args.eval_batch, progress=args.progress,
-                        on_epoch=report, **common)
+                        on_epoch=report, device=args.device, **common)
     train_seconds = time.perf_counter() - t0
     weights = result.hidden_weights
 

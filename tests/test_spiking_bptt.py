@@ -346,3 +346,22 @@ def test_benchmark_without_mnist_names_make_data(tmp_path, monkeypatch, capsys):
         module.main(["--out", str(tmp_path / "out.json"), "--no-progress"])
     assert "make data" in str(stop.value) and "dataset file is missing" in str(stop.value)
     assert not (tmp_path / "out.json").exists()
+
+
+def test_bptt_device_is_checked_and_cuda_matches_cpu():
+    import torch
+
+    from lavaplast.reference.spiking_bptt import train_bptt
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 12)), rng.integers(0, 3, 40)
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        train_bptt(x, y, [12, 8, 3], T=4, device="gpu")
+    cpu = train_bptt(x, y, [12, 8, 3], T=4, batch=10, threshold=2.0, device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="needs a GPU"):
+            train_bptt(x, y, [12, 8, 3], T=4, device="cuda")
+        return
+    gpu = train_bptt(x, y, [12, 8, 3], T=4, batch=10, threshold=2.0, device="cuda")
+    for a, b in zip(cpu.hidden_weights, gpu.hidden_weights):
+        np.testing.assert_allclose(a, b, atol=1e-4)

@@ -215,3 +215,22 @@ def check_labels(what: str, labels, n: int, n_classes: int) -> np.ndarray:
         i = int(np.argmax(bad))
         raise ValueError(f"{what} must be integer class labels in 0..{n_classes - 1}, got {y[i]!r} at index {i}")
     return out
+
+
+def check_device(device) -> str:
+    """A torch device name the references can run on here: ``cpu``, ``cuda`` or ``cuda:N`` (a GPU that
+    torch sees)."""
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} needs a GPU, but torch sees none (torch {torch.__version__}, "
+                             f"CUDA build {torch.version.cuda}); use --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s)")
+    return device

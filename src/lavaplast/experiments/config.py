@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 
 from lavaplast.core import (
     check_ber,
+    check_device,
     check_choice,
     check_int,
     check_nonnegative,
@@ -82,25 +83,6 @@ def check_json(what: str, value) -> dict:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} must hold JSON values only: {err}") from None
-
-
-def check_device(device) -> str:
-    """A torch device name the references can run on here: ``cpu``, ``cuda`` or ``cuda:N`` (a GPU that
-    torch sees)."""
-    import re
-
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} needs a GPU, but torch sees none (torch {torch.__version__}, "
-                             f"CUDA build {torch.version.cuda}); use --device cpu")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s)")
-    return device
 
 
 def check_flag(what: str, value) -> bool:

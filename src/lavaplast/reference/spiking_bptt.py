@@ -63,6 +63,7 @@ from torch.nn import functional as F
 from lavaplast.core import (
     binarize,
     check_choice,
+    check_device,
     check_finite_array,
     check_int,
     check_labels,
@@ -251,7 +252,7 @@ class SpikingBPTT(nn.Module):
         Everything runs in the dtype of the hidden weights.
         """
         dtype = self.hidden[0].dtype
-        x = torch.as_tensor(x).to(dtype)
+        x = torch.as_tensor(x).to(device=self.hidden[0].device, dtype=dtype)
         if not bool(torch.isfinite(x).all()):
             check_finite_array("input", x.detach().cpu().numpy())
         if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != self.sizes[0]:
@@ -446,7 +447,8 @@ def train_bptt(x, y, sizes: Sequence[int], *, T: int = 25, beta: float = 0.9, th
                epochs: int = 1, batch: int = 100, lr: float = 0.005, meta: float = 0.0, seed: int = 0,
                surrogate: str = "fast_sigmoid", slope: Optional[float] = None, init_scale: float = 0.05,
                dtype: str = "float32", x_test=None, y_test=None, eval_batch: int = 500,
-               progress: bool = False, on_epoch: Optional[Callable[[dict], None]] = None) -> BPTTResult:
+               progress: bool = False, on_epoch: Optional[Callable[[dict], None]] = None,
+               device: str = "cpu") -> BPTTResult:
     """Train a :class:`SpikingBPTT` of ``sizes`` on pixel rates ``x`` ``(N, sizes[0])`` and labels ``y``.
 
     ``epochs`` passes in a random order (drawn with ``seed``) over mini-batches
@@ -459,7 +461,9 @@ def train_bptt(x, y, sizes: Sequence[int], *, T: int = 25, beta: float = 0.9, th
     the float64 network's test accuracy (:func:`predict_bptt`, seed ``seed``,
     ``eval_batch``) is recorded after every epoch. ``progress`` draws a bar;
     ``on_epoch``, if given, is called with each epoch's history entry as soon
-    as the epoch ends (to log a long run). Bad arguments raise a ``ValueError`` that names the value and what was
+    as the epoch ends (to log a long run). ``device`` (``cpu``, ``cuda``,
+    ``cuda:N``) is where the training runs; the test predictions and the
+    returned weights are computed on the CPU in float64. Bad arguments raise a ``ValueError`` that names the value and what was
     expected.
     """
     from lavaplast.progress import progress_bar
@@ -479,7 +483,7 @@ def train_bptt(x, y, sizes: Sequence[int], *, T: int = 25, beta: float = 0.9, th
         meta=check_meta(meta), seed=check_int("seed", seed, 0),
         surrogate=check_choice("surrogate", surrogate, SURROGATES),
         init_scale=check_positive("init_scale", init_scale), dtype=check_choice("dtype", dtype, DTYPES),
-        eval_batch=check_int("eval_batch", eval_batch, 1), train_samples=len(x),
+        eval_batch=check_int("eval_batch", eval_batch, 1), train_samples=len(x), device=check_device(device),
     )
     settings["slope"] = _default_slope(settings["threshold"], slope)
     progress = _check_bool("progress", progress)
@@ -488,9 +492,9 @@ def train_bptt(x, y, sizes: Sequence[int], *, T: int = 25, beta: float = 0.9, th
 
     net = SpikingBPTT(sizes, settings["beta"], settings["threshold"], surrogate=settings["surrogate"],
                       slope=settings["slope"], init_scale=settings["init_scale"], seed=settings["seed"],
-                      dtype=settings["dtype"])
+                      dtype=settings["dtype"]).to(settings["device"])
     opt = MetaplasticAdam(net.parameters(), lr=settings["lr"], meta=settings["meta"])
-    labels = torch.from_numpy(y)
+    labels = torch.from_numpy(y).to(settings["device"])
     rng = np.random.default_rng(settings["seed"])
     T, batch = settings["T"], settings["batch"]
     n_batches = -(-len(x) // batch)
@@ -504,6 +508,7 @@ def train_bptt(x, y, sizes: Sequence[int], *, T: int = 25, beta: float = 0.9, th
         for i in bar:
             idx = order[i * batch:(i + 1) * batch]
             spikes = torch.from_numpy(rate_encode(x[idx], T, seed=encoding_seed(settings["seed"], epoch, i)))
+            spikes = spikes.to(settings["device"])
             _, counts = net(spikes)
             loss = F.cross_entropy(counts, labels[idx])
             opt.zero_grad(set_to_none=True)
