@@ -62,6 +62,10 @@ def _truncated_results(tmp: Path) -> None:
     (tmp / "ep" / "weights.npz").write_bytes(b"")
 
 
+def _empty_grid(tmp: Path) -> None:
+    (tmp / "empty.toml").write_text('command = "continual"\n[grid]\nepochs = []\n')
+
+
 # (what the user typed, setup, pattern the one-line message must match)
 CLI_CASES = [
     ("continual --lr inf", None, r"lr must be a finite number > 0, got inf"),
@@ -74,6 +78,19 @@ CLI_CASES = [
     ("continual --test-limit -5", None, r"test_limit must be None or an integer >= 1, got -5"),
     ("continual --protocol split --n-tasks 2", None, r"n_tasks"),
     ("continual --protocol shuffled", None, r"unknown protocol 'shuffled'"),
+    ("continual --quantizer quaternary", None, r"unknown quantizer 'quaternary'"),
+    ("continual --ternary-threshold -0.1", None, r"ternary_threshold must be a finite number >= 0, got -0.1"),
+    ("continual --train-ber 1.5", None, r"ber must be a finite number >= 0 and <= 0.5, got 1.5"),
+    ("continual --model fp --quantizer ternary", None, r"need model='bnn'"),
+    ("robustness nowhere", None, r"nowhere holds no finished 'lavaplast continual' run"),
+    ("robustness nowhere --levels 0 -0.01", None, r"ber must be a finite number >= 0 and <= 0.5, got -0.01"),
+    ("robustness nowhere --sweep sigma --levels nan", None, r"sigma must be a finite number >= 0, got nan"),
+    ("robustness nowhere --modes stuck", None, r"unknown mode 'stuck'"),
+    ("sweep DIR/missing.toml", None, r"sweep file DIR/missing.toml cannot be read"),
+    ("sweep DIR/empty.toml (empty grid)", _empty_grid, r"grid.epochs: the list is empty"),
+    ("energy DIR/missing.toml", None, r"missing.toml: no such graph file or run folder"),
+    ("energy processes/deploy_bnn.toml --constant loihi_synop_pj=-1", None,
+     r"energy constant loihi_synop_pj must be a finite number >= 0, got -1.0"),
     ("continual --dataset cifar", None, r"cifar"),
     ("onchip --batch 0", None, r"batch must be an integer >= 1, got 0"),
     ("onchip --lr nan", None, r"lr must be a finite number > 0, got nan"),
@@ -117,7 +134,7 @@ def _argv(typed: str, tmp: Path) -> list[str]:
     cmd, rest = argv[:n_cmd], argv[n_cmd:]
     if cmd in (["ep", "evaluate"], ["deploy"]):
         return argv
-    if cmd == ["run"]:
+    if cmd in (["run"], ["robustness"], ["sweep"], ["energy"]):
         return argv + ["--out", str(tmp / "out")]
     small = list(SMALL) if cmd[-1] in ("continual", "onchip", "train") else SMALL[:-1]
     out = [] if "--out" in rest else ["--out", str(tmp / "out")]

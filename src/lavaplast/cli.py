@@ -45,6 +45,12 @@ def _add_continual(sub) -> None:
     p.add_argument("--no-permute-first", action="store_true", help="permuted: keep task 1 unpermuted")
     p.add_argument("--hidden", type=int, nargs="+", default=[1024, 1024], help="hidden layer widths")
     p.add_argument("--model", default="bnn", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--quantizer", default="binary", help="bnn weights: binary or ternary")
+    p.add_argument("--ternary-threshold", type=float, default=0.05,
+                   help="ternary: a weight is 0 where |W_h| <= this threshold")
+    p.add_argument("--train-ber", type=float, default=0.0,
+                   help="error-aware training: read the weights with this bit error rate in every training pass")
+    p.add_argument("--device", default="cpu", help="where the PyTorch network runs: cpu, cuda or cuda:N")
     p.add_argument("--batchnorm", default="batch", help=f"one of {', '.join(BATCHNORM)}")
     p.add_argument("--meta", type=float, nargs="+", default=[0.0],
                    help="metaplasticity m: one value, or one per weight layer")
@@ -73,7 +79,8 @@ def _run_continual(args) -> int:
     config = ContinualConfig(
         protocol=args.protocol, n_tasks=args.n_tasks, dataset=args.dataset, datasets=args.datasets,
         n_subsets=args.n_subsets, permute_first=not args.no_permute_first, hidden=args.hidden,
-        model=args.model, batchnorm=args.batchnorm,
+        model=args.model, quantizer=args.quantizer, ternary_threshold=args.ternary_threshold,
+        train_ber=args.train_ber, device=args.device, batchnorm=args.batchnorm,
         meta=_meta_arg(args.meta), ewc_lambda=args.ewc_lambda,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         reset_optimizer=not args.no_reset_optimizer, task_bn=not args.no_task_bn, joint=args.joint,
@@ -85,6 +92,40 @@ def _run_continual(args) -> int:
     final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
     print(f"final accuracy per task: {final}  (mean {results['mean_final_accuracy']:.1f})")
     print(f"results: {Path(args.out) / 'results.json'}, history.csv, accuracy.png")
+    return 0
+
+
+def _add_robustness(sub) -> None:
+    from lavaplast.experiments.robustness import MODES
+
+    p = sub.add_parser("robustness", help="test trained binary/ternary networks with device read errors "
+                       "(bit error rate or conductance variability)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("runs", nargs="+", help="run folders of 'lavaplast continual' (bnn, binary or ternary) and/or "
+                   "inference graph files (.toml, .nir)")
+    p.add_argument("--backend", default=None, help="graph files: the backend they run on (default: their first)")
+    p.add_argument("--sweep", default="ber", help="what to sweep: ber (bit error rate) or sigma (conductance "
+                   "variability)")
+    p.add_argument("--levels", type=float, nargs="+", default=None,
+                   help="values swept (default: BER 0 .. 0.1, or sigma 0 .. 1)")
+    p.add_argument("--modes", nargs="+", default=list(MODES),
+                   help="transient (drawn at every pass) and/or frozen (drawn once per chip)")
+    p.add_argument("--draws", type=int, default=5, help="test passes (transient) or chips (frozen) per level")
+    p.add_argument("--seed", type=int, default=0, help="first chip's seed")
+    p.add_argument("--test-limit", type=int, default=None, help="test images per task")
+    p.add_argument("--out", default="runs/robustness", help="output folder")
+    _add_output_args(p)
+    _add_progress_args(p)
+
+
+def _run_robustness(args) -> int:
+    from lavaplast.experiments.robustness import RobustnessConfig, run_robustness
+
+    config = RobustnessConfig(sweep=args.sweep, levels=args.levels, modes=args.modes, draws=args.draws,
+                              seed=args.seed, test_limit=args.test_limit)
+    run_robustness(args.runs, args.out, config, overwrite=args.overwrite, backend=args.backend,
+                   progress=args.progress)
+    print(f"wrote {Path(args.out) / 'results.json'}, robustness.csv, robustness.png")
     return 0
 
 
@@ -108,6 +149,9 @@ def _add_onchip(sub) -> None:
     p.add_argument("--steps", type=int, default=10, help="lif: time steps per sample (T > number of layers)")
     p.add_argument("--rule", default="metaplastic", help="lif: registered local rule (lavaplast.core.rule_names())")
     p.add_argument("--gain", type=float, default=0.5, help="lif: the output error is softmax(gain * spike counts)")
+    p.add_argument("--quantizer", default="binary", help="synapses: binary or ternary")
+    p.add_argument("--ternary-threshold", type=float, default=0.05,
+                   help="ternary: a synapse is 0 where |W_h| <= this threshold")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/onchip")
@@ -125,7 +169,7 @@ def _run_onchip(args) -> int:
         meta=_meta_arg(args.meta), lr=args.lr, epochs=args.epochs,
         batch=args.batch, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
         backend=args.backend, data_dir=args.data_dir, neuron=args.neuron, steps=args.steps, rule=args.rule,
-        gain=args.gain,
+        gain=args.gain, quantizer=args.quantizer, ternary_threshold=args.ternary_threshold,
     )
     results = run_onchip(config, args.out, overwrite=args.overwrite, progress=args.progress)
     final = " ".join(f"{a:.1f}" for a in results["final_accuracy"])
@@ -272,13 +316,9 @@ def _add_run(sub) -> None:
 
 def _load_graph_file(path: Path):
     """A GraphSpec from a .toml graph file or, through lavaplast.graph.nir, a .nir file."""
-    from lavaplast.graph.spec import load_graph
+    from lavaplast.graph.nir import load_graph_file
 
-    if path.suffix == ".nir":
-        from lavaplast.graph.nir import read_nir
-
-        return read_nir(path)
-    return load_graph(path)
+    return load_graph_file(path)
 
 
 def _run_graph(args) -> int:
@@ -435,8 +475,22 @@ def _run_deploy(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``lavaplast`` command."""
+def _add_sweep(sub) -> None:
+    # Only a pass-through here: lavaplast.experiments.sweep parses the words itself when the command
+    # runs, so that building this parser does not import torch. prefix_chars "\0": no word is an option.
+    sub.add_parser("sweep", add_help=False, prefix_chars="\0",
+                   help="run a sweep file (grid x seeds, one subprocess per run, local or Ray); "
+                        "'sweep report DIR' tabulates it").add_argument("words", nargs="*")
+
+
+def _run_sweep(args) -> int:
+    from lavaplast.experiments.sweep import sweep_main
+
+    return sweep_main(args.words)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lavaplast`` argument parser with every subcommand (``lavaplast sweep`` checks sweep files against it)."""
     parser = argparse.ArgumentParser(
         prog="lavaplast",
         description="Metaplastic binary synapses and event-driven equilibrium propagation as Lava process "
@@ -445,16 +499,27 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_continual(sub)
     _add_onchip(sub)
+    _add_robustness(sub)
     _add_ep(sub)
     _add_data(sub)
     _add_run(sub)
     _add_compare(sub)
     _add_nir(sub)
     _add_deploy(sub)
-    args = parser.parse_args(argv)
-    commands = {"continual": _run_continual, "onchip": _run_onchip, "ep": _run_ep, "data": _run_data, "run": _run_graph,
+    _add_sweep(sub)
+    from lavaplast.experiments.energy import add_energy_parser
+    add_energy_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``lavaplast`` command."""
+    args = build_parser().parse_args(argv)
+    commands = {"continual": _run_continual, "onchip": _run_onchip, "robustness": _run_robustness, "ep": _run_ep, "data": _run_data, "run": _run_graph,
                 "compare": _run_compare, "export": _run_export, "import": _run_import,
-                "deploy": _run_deploy}
+                "deploy": _run_deploy, "sweep": _run_sweep}
+    from lavaplast.experiments.energy import run_energy
+    commands["energy"] = run_energy
     return run_reporting_errors(lambda: commands[args.command](args))
 
 

@@ -157,9 +157,12 @@ class ContinualConfig:
         self.quantizer = check_choice("quantizer", self.quantizer, QUANTIZERS)
         self.ternary_threshold = check_nonnegative("ternary_threshold", self.ternary_threshold)
         self.train_ber = check_ber(self.train_ber)
-        if self.model != "bnn" and (self.quantizer != "binary" or self.train_ber > 0):
-            raise ValueError(f"quantizer={self.quantizer!r} and train_ber={self.train_ber} need model='bnn' "
-                             f"(a full-precision network has no device weights), got model={self.model!r}")
+        device_settings = [f"{name}={getattr(self, name)!r}" for name, ideal in (("quantizer", "binary"),
+                                                                               ("train_ber", 0.0))
+                           if getattr(self, name) != ideal]
+        if self.model != "bnn" and device_settings:
+            raise ValueError(f"{' and '.join(device_settings)} need model='bnn' (a full-precision network has "
+                             f"no device weights), got model={self.model!r}")
         self.eval_every = check_choice("eval_every", self.eval_every, EVAL_EVERY)
         self.batchnorm = check_choice("batchnorm", self.batchnorm, BATCHNORM)
         self.hidden = check_sizes("hidden", self.hidden, min_len=1)

@@ -1,7 +1,8 @@
 """Accuracy of trained binary and ternary networks on faulty resistive-memory chips.
 
 :func:`run_robustness` takes the run folders of ``lavaplast continual``
-(binary or ternary BNNs, trained ideally or error-aware) and tests each one
+(binary or ternary BNNs, trained ideally or error-aware) or graph files
+(``.toml`` or ``.nir`` inference graphs, run on one backend) and tests each one
 with its weights read through :class:`lavaplast.core.DeviceFaults` over a
 range of bit error rates (or of conductance variability): faults drawn at
 every forward pass (``transient``) or once per chip (``frozen``: stuck
@@ -11,7 +12,9 @@ against the error level, one panel per dataset), atomically.
 
 Every task of a run is tested with the BatchNorm parameters saved at the end
 of that task (as ``lavaplast continual`` reports it); the accuracy of a run
-is the mean over its tasks.
+is the mean over its tasks. A graph file gets the faults of its
+``connections.faults`` (frozen per chip: graph files describe a chip), so
+graphs are swept in the frozen mode only.
 """
 
 from __future__ import annotations
@@ -135,6 +138,76 @@ class TrainedRun:
             self.model.set_read_faults(0.0)
 
 
+class GraphUnderTest:
+    """An inference graph file (``.toml`` or ``.nir``) run on ``backend`` with frozen device faults on
+    every connection."""
+
+    modes = ("frozen",)
+
+    def __init__(self, path: str | Path, test_limit: Optional[int] = None, backend: Optional[str] = None):
+        import dataclasses
+
+        from lavaplast.graph.backends import check_backend
+        from lavaplast.graph.inputs import build_input
+        from lavaplast.graph.nir import load_graph_file
+
+        self.folder = Path(path)
+        spec = load_graph_file(self.folder)
+        if test_limit is not None:
+            spec = spec.replace(input=dataclasses.replace(spec.input, samples=test_limit))
+        self.backend = check_backend(spec, backend)
+        quantizers = {c.quantizer for c in spec.connections}
+        if "none" in quantizers or len(quantizers) != 1:
+            raise ValueError(f"{self.folder}: device faults need binary or ternary synapses of one kind, "
+                             f"the graph has {sorted(quantizers)}")
+        self.quantizer = quantizers.pop()
+        self.spec = spec
+        self.inputs = build_input(spec)
+        if self.inputs.labels is None:
+            raise ValueError(f"{self.folder}: its input has no labels, so it has no accuracy to sweep "
+                             "(use a dataset input)")
+        self.ideal_accuracy = self.accuracy()
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.name} ({self.quantizer}, {self.backend})"
+
+    @property
+    def dataset(self) -> str:
+        return self.spec.input.dataset or "array input"
+
+    def describe(self) -> dict:
+        return dict(run=str(self.folder), label=self.label, dataset=self.dataset, quantizer=self.quantizer,
+                    backend=self.backend, train_ber=None,
+                    sizes=[self.spec.input.size, *(p.size for p in self.spec.populations)],
+                    accuracy_at_training=self.ideal_accuracy)
+
+    def accuracy(self, ber: float = 0.0, sigma: float = 0.0, frozen: bool = True, chip: int = 0) -> float:
+        import dataclasses
+
+        from lavaplast.graph.backends import run_graph
+        from lavaplast.graph.spec import FaultsSpec
+
+        if not frozen:
+            raise ValueError("graph files hold frozen faults (a chip); transient faults are swept on run folders")
+        faults = FaultsSpec(ber=ber, sigma=sigma, seed=chip)
+        spec = self.spec.replace(connections=tuple(dataclasses.replace(c, faults=faults)
+                                                   for c in self.spec.connections))
+        return float(run_graph(spec, self.inputs, self.backend).accuracy)
+
+
+def load_target(path: str | Path, test_limit: Optional[int] = None, backend: Optional[str] = None):
+    """A :class:`GraphUnderTest` for a ``.toml``/``.nir`` file, else a :class:`TrainedRun` (a run folder)."""
+    path = Path(path)
+    if path.suffix in (".toml", ".nir"):
+        if not path.is_file():
+            raise ValueError(f"graph file {path} does not exist")
+        return GraphUnderTest(path, test_limit, backend)
+    if backend is not None:
+        raise ValueError(f"--backend applies to graph files; {path} is a run folder (tested with its PyTorch network)")
+    return TrainedRun(path, test_limit)
+
+
 def level_at_loss(levels: Sequence[float], accuracy: Sequence[float], loss: float = 1.0) -> Optional[float]:
     """The error level at which ``accuracy`` (one value per level, ``levels[0] == 0`` the ideal read) first
     falls ``loss`` points below the ideal, interpolated linearly in log(level) between the two levels
@@ -158,7 +231,7 @@ def level_at_loss(levels: Sequence[float], accuracy: Sequence[float], loss: floa
 def sweep_run(run: TrainedRun, config: RobustnessConfig, progress: bool = False) -> dict:
     """Accuracy of one trained run at every level and mode: ``{mode: {mean, std, draws}}`` (lists per level)."""
     curves = {}
-    for mode in config.modes:
+    for mode in [m for m in config.modes if m in getattr(run, "modes", MODES)]:
         frozen = mode == "frozen"
         table = np.zeros((len(config.levels), config.draws))
         cells = [(i, d) for i in range(len(config.levels)) for d in range(config.draws)]
@@ -182,14 +255,23 @@ def run_robustness(
     config: Optional[RobustnessConfig] = None,
     *,
     overwrite: bool = False,
+    backend: Optional[str] = None,
     progress: Optional[bool] = None,
     log: Callable[[str], None] = functools.partial(print, flush=True),
 ) -> dict:
-    """Sweep device faults over the trained ``runs`` (``lavaplast continual`` folders); return and save the results."""
+    """Sweep device faults over ``runs`` (``lavaplast continual`` folders, or graph files run on
+    ``backend``); return and save the results."""
     config = config or RobustnessConfig()
     if isinstance(runs, (str, Path)) or len(runs) == 0:
-        raise ValueError(f"runs must be a non-empty list of run folders, got {runs!r}")
-    trained = [TrainedRun(r, config.test_limit) for r in runs]
+        raise ValueError(f"runs must be a non-empty list of run folders or graph files, got {runs!r}")
+    trained = [load_target(r, config.test_limit, backend) for r in runs]
+    for t in trained:
+        skipped = [m for m in config.modes if m not in getattr(t, "modes", MODES)]
+        if skipped:
+            log(f"{t.folder}: a graph file describes one chip, so its faults are frozen; "
+                f"mode {', '.join(skipped)} is swept on run folders only")
+    if not any(m in getattr(t, "modes", MODES) for t in trained for m in config.modes):
+        raise ValueError(f"nothing to sweep: graph files take mode 'frozen', got modes {list(config.modes)}")
     with run_folder(out_dir, overwrite=overwrite, outputs=OUTPUTS) as out:
         entries = []
         for run in trained:

@@ -584,3 +584,11 @@ def write_graph_toml(spec: GraphSpec, path: str | os.PathLike) -> Path:
         save_npz(wfile, **arrays)
         spec = dataclasses.replace(spec, connections=conns)
     return write_text(path, graph_toml(spec, path.resolve().parent))
+
+
+def load_graph_file(path: str | os.PathLike) -> GraphSpec:
+    """A graph from a ``.toml`` graph file or a ``.nir`` file (read through :func:`read_nir`)."""
+    from lavaplast.graph.spec import load_graph
+
+    path = Path(path)
+    return read_nir(path) if path.suffix == ".nir" else load_graph(path)
