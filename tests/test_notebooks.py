@@ -30,7 +30,8 @@ def test_notebook_executes(path, tmp_path):
     expected = {"01_metaplastic_lava.ipynb": "same predictions: True",
                 "02_event_driven_ep.ipynb": "largest difference along the free phase",
                 "03_spiking_vs_rate.ipynb": "differing spikes: 0",
-                "04_write_a_rule.ipynb": "same predictions: True"}
+                "04_write_a_rule.ipynb": "same predictions: True",
+                "05_devices.ipynb": "same logits on Lava and torch: True"}
     assert expected[path.name] in text
     drawing = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and DRAWS.search(c.source)]
     assert drawing, "each tutorial draws figures"
