@@ -239,9 +239,14 @@ def _add_ep(sub) -> None:
                     help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
     bi.add_argument("--out", default="runs/ep_binary")
     _add_output_args(bi)
+    from lavaplast.experiments.mismatch import add_mismatch_parser
+    add_mismatch_parser(esub, _add_output_args, _add_progress_args)
 
 
 def _run_ep(args) -> int:
+    if args.ep_command == "mismatch":
+        from lavaplast.experiments.mismatch import run_mismatch_cli
+        return run_mismatch_cli(args)
     if args.ep_command == "evaluate":
         from lavaplast.experiments.ep_train import evaluate_run
 

@@ -63,6 +63,7 @@ from lavaplast.core.devices import (
     read_sums,
     ternary_error_rates,
 )
+from lavaplast.core.mismatch import ChipMismatch, neuron_response
 from lavaplast.core.sigma_delta import sigma_delta_encode
 from lavaplast.core.validate import (
     check_adam,
@@ -118,6 +119,8 @@ __all__ = [
     "output_nudge",
     "softmax",
     "ternary_matmul",
+    "ChipMismatch",
+    "neuron_response",
     "DeviceFaults",
     "apply_read_errors",
     "check_ber",

@@ -14,6 +14,10 @@ sits outside the dynamics (:func:`softmax_readout`). The local contrast of two e
 loss gradient; :func:`ep_update` returns the descent direction.
 
 Arrays are batch first, ``(batch, n)``; numpy arrays or torch tensors.
+
+On a mismatched chip (:mod:`lavaplast.core.mismatch`) the phases take the
+effective weights and each layer's neuron gains and offsets; the local
+contrast is unchanged (docs/devices.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Sequence
 from array_api_compat import array_namespace
 
 from lavaplast.core.losses import ce_error, mse_error, softmax
+from lavaplast.core.mismatch import neuron_response
 from lavaplast.core.validate import check_int, check_number
 
 NUDGING = ("symmetric", "one-sided", "random-sign", "holomorphic")
@@ -146,26 +151,42 @@ def output_nudge(s_top, target, beta, readout=None):
 
 
 def ep_step(x, s: Sequence, weights: Sequence, biases: Sequence, beta: float = 0.0, target=None,
-            x_drive=None, readout=None, activation=hard_sigmoid) -> list:
-    """One synchronous step ``s <- sigma(dPhi_beta/ds)``; returns the new states."""
-    return [activation(d) for d in drives(x, s, weights, biases, beta, target, x_drive, readout)]
+            x_drive=None, readout=None, activation=hard_sigmoid, neuron_gains=None, neuron_offsets=None) -> list:
+    """One synchronous step ``s <- sigma(dPhi_beta/ds)``; returns the new states.
+
+    ``neuron_gains`` / ``neuron_offsets``: one ``(n,)`` array per layer (or
+    ``None``), the frozen mismatch of a chip's neurons
+    (:class:`lavaplast.core.mismatch.ChipMismatch`): layer ``n`` then computes
+    ``sigma(g_n * dPhi_beta/ds_n + o_n)``, the nudge included (it enters the
+    neuron like any other input). ``None`` is the ideal neuron, computed
+    exactly as without mismatch.
+    """
+    d = drives(x, s, weights, biases, beta, target, x_drive, readout)
+    if neuron_gains is None and neuron_offsets is None:
+        return [activation(dn) for dn in d]
+    gains = [None] * len(d) if neuron_gains is None else neuron_gains
+    offsets = [None] * len(d) if neuron_offsets is None else neuron_offsets
+    return [activation(neuron_response(dn, g, o)) for dn, g, o in zip(d, gains, offsets)]
 
 
-def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, activation=hard_sigmoid) -> list:
-    """``T`` steps of the free dynamics from ``s``."""
+def free_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, activation=hard_sigmoid,
+               neuron_gains=None, neuron_offsets=None) -> list:
+    """``T`` steps of the free dynamics from ``s`` (neuron mismatch as in :func:`ep_step`)."""
     check_steps(T, "T1")
     x_drive = input_drive(x, weights, biases)
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, x_drive=x_drive, activation=activation)
+        s = ep_step(x, s, weights, biases, x_drive=x_drive, activation=activation, neuron_gains=neuron_gains,
+                    neuron_offsets=neuron_offsets)
     return s
 
 
 def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, beta, target,
-                 readout=None, activation=hard_sigmoid) -> list:
+                 readout=None, activation=hard_sigmoid, neuron_gains=None, neuron_offsets=None) -> list:
     """``T`` steps of the nudged dynamics (``beta != 0``) from ``s`` (usually the free equilibrium).
 
     ``beta`` may be complex (holomorphic EP): then ``x``, ``s``, the
     parameters and ``target`` must be complex arrays and ``activation`` analytic.
+    Neuron mismatch as in :func:`ep_step`.
     """
     check_steps(T, "T2")
     if isinstance(beta, complex):
@@ -175,7 +196,8 @@ def nudged_phase(x, s: Sequence, weights: Sequence, biases: Sequence, T: int, be
         beta = check_beta(beta)
     x_drive = input_drive(x, weights, biases)
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive, readout=readout, activation=activation)
+        s = ep_step(x, s, weights, biases, beta, target, x_drive=x_drive, readout=readout, activation=activation,
+                    neuron_gains=neuron_gains, neuron_offsets=neuron_offsets)
     return s
 
 

@@ -121,6 +121,13 @@ class LavaEPNetwork:
     sigma-delta event threshold (0: every change is an event). After each
     call, :attr:`events` holds the events (non-zero messages) each neuron
     layer sent and :attr:`steps` the time steps run.
+
+    A network on a mismatched chip (``net.mismatch``, a
+    :class:`~lavaplast.core.mismatch.ChipMismatch`) runs on that chip: every
+    ``EPNeuron`` gets its gains and offsets, every ``EPSynapse`` its
+    conductance factors, and training writes back the programmed weights.
+    The graph specification (:attr:`spec`) describes the programmed network
+    only; the mismatch travels beside it.
     """
 
     def __init__(self, net, *, batch: int = 32, threshold: float = 0.0, timeout: float = 600.0):
@@ -162,7 +169,7 @@ class LavaEPNetwork:
         w_out = [SharedArray(w.shape) for w in net.weights] if learn else []
         b_out = [SharedArray(b.shape) for b in net.biases] if learn else []
         src, neurons = ep_graph(spec, x, y, order, self.batch, learn=learn, record=record, weight_readouts=w_out,
-                                bias_readouts=b_out)
+                                bias_readouts=b_out, mismatch=net.mismatch)
         return src, neurons, w_out, b_out
 
     def _run(self, src, neurons, steps):

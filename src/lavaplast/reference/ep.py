@@ -28,6 +28,7 @@ from lavaplast.core.ep import (
     nudged_phase,
 )
 from lavaplast.core.metaplastic import AdamMoments
+from lavaplast.core.mismatch import ChipMismatch, as_mismatch
 from lavaplast.core.quantize import binarize
 from lavaplast.core.validate import (
     check_adam,
@@ -78,11 +79,20 @@ class EPNetwork:
     which needs ``activation="logistic"``: the hard sigmoid is not analytic).
     ``lrs`` is one SGD learning rate per layer (or one for all). Weights start uniform in
     ``+-1/sqrt(fan_in)``; states start at zero for every batch.
+
+    ``mismatch``: a :class:`~lavaplast.core.mismatch.ChipMismatch` drawn for
+    the sizes of the dynamics (``[sizes[0], *state_sizes]``): the network then
+    runs on that chip. :attr:`weights` stay the *programmed* weights (what
+    learning changes and what transfers between chips); the dynamics use
+    :meth:`dynamics_weights` (``G * W``) and neurons respond
+    ``sigma(g * drive + o)``. The local EP rule is unchanged (docs/devices.md).
+    ``None`` (the default) is the ideal network, computed exactly as before.
     """
 
     def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
                  nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
-                 loss: str = "mse", activation: str = "hard", n_nudges: int = 4, dtype=torch.float32):
+                 loss: str = "mse", activation: str = "hard", n_nudges: int = 4, dtype=torch.float32,
+                 mismatch: Optional[ChipMismatch] = None):
         sizes = check_sizes("sizes", sizes)
         self.T1, self.T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
         self.beta = check_beta(beta)
@@ -104,6 +114,37 @@ class EPNetwork:
         # With a cross-entropy readout, the last layer is outside the dynamics.
         self.readout = (self.weights.pop(), self.biases.pop()) if loss == "ce" else None
         self._sign_gen = np.random.default_rng(seed)
+        self.mismatch = mismatch
+
+    @property
+    def mismatch(self) -> Optional[ChipMismatch]:
+        """The chip the network runs on (``None``: ideal). Settable, e.g. to move trained weights onto a chip."""
+        return self._mismatch
+
+    @mismatch.setter
+    def mismatch(self, mismatch: Optional[ChipMismatch]) -> None:
+        self._mismatch = as_mismatch(mismatch, [self.sizes[0], *self.state_sizes], "the network's dynamics")
+        if self._mismatch is None:
+            self._chip = None
+        else:
+            t = lambda arrays: [torch.tensor(np.array(a), dtype=self.dtype) for a in arrays]  # noqa: E731
+            self._chip = (t(mismatch.conductances), t(mismatch.gains), t(mismatch.offsets))
+
+    def dynamics_weights(self, weights: Optional[Sequence] = None) -> list:
+        """The matrices the dynamics use: the programmed ``weights`` (default :attr:`weights`) times the chip's
+        conductance factors, or the weights themselves (the same objects) without mismatch."""
+        weights = self.weights if weights is None else weights
+        if self._chip is None:
+            return weights
+        return [w * g.to(w.dtype) for w, g in zip(weights, self._chip[0])]
+
+    def neuron_mismatch(self, dtype=None) -> dict:
+        """``neuron_gains`` / ``neuron_offsets`` for the phase functions of :mod:`lavaplast.core.ep` (empty
+        without mismatch); ``dtype``: convert them (e.g. to complex for holomorphic EP)."""
+        if self._chip is None:
+            return {}
+        cast = (lambda a: a) if dtype is None else (lambda a: a.to(dtype))  # noqa: E731
+        return dict(neuron_gains=[cast(g) for g in self._chip[1]], neuron_offsets=[cast(o) for o in self._chip[2]])
 
     @property
     def is_binary(self) -> bool:
@@ -163,7 +204,8 @@ class EPNetwork:
     def free(self, x) -> list:
         """The free equilibrium (``T1`` steps from zero)."""
         x, _ = self._inputs(x)
-        return free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1, self.activation)
+        return free_phase(x, self.zero_state(len(x)), self.dynamics_weights(), self.biases, self.T1,
+                          self.activation, **self.neuron_mismatch())
 
     @torch.no_grad()
     def predict(self, x) -> np.ndarray:
@@ -175,16 +217,18 @@ class EPNetwork:
         """EP's estimate of ``-dL/dtheta`` on a batch, as ``[(dW_n, db_n), ...]``."""
         x, y = self._inputs(x, y)
         check_layers(x, self.zero_state(len(x)), self.weights, self.biases)
-        s_free = free_phase(x, self.zero_state(len(x)), self.weights, self.biases, self.T1, self.activation)
+        weights, chip = self.dynamics_weights(), self.neuron_mismatch()
+        s_free = free_phase(x, self.zero_state(len(x)), weights, self.biases, self.T1, self.activation, **chip)
         if self.nudging == "holomorphic":
             return self._holomorphic(x, y, s_free)
         beta = self.beta
         if self.nudging == "random-sign" and self._sign_gen.random() < 0.5:
             beta = -beta
-        s_pos = nudged_phase(x, s_free, self.weights, self.biases, self.T2, beta, y, self.readout, self.activation)
+        s_pos = nudged_phase(x, s_free, weights, self.biases, self.T2, beta, y, self.readout, self.activation,
+                             **chip)
         if self.nudging == "symmetric":
-            s_neg = nudged_phase(x, s_free, self.weights, self.biases, self.T2, -beta, y, self.readout,
-                                 self.activation)
+            s_neg = nudged_phase(x, s_free, weights, self.biases, self.T2, -beta, y, self.readout,
+                                 self.activation, **chip)
             updates = ep_update(x, s_pos, s_neg, beta, -beta)
         else:
             updates = ep_update(x, s_pos, s_free, beta, 0.0)
@@ -196,10 +240,11 @@ class EPNetwork:
         cdtype = torch.complex128 if self.dtype == torch.float64 else torch.complex64
         c = lambda t: t.to(cdtype)  # noqa: E731
         xc, yc = c(x), c(y)
-        weights, biases = [c(w) for w in self.weights], [c(b) for b in self.biases]
+        weights, biases = [c(w) for w in self.dynamics_weights()], [c(b) for b in self.biases]
+        chip = self.neuron_mismatch(cdtype)
         betas = [abs(self.beta) * complex(np.exp(2j * np.pi * k / self.n_nudges)) for k in range(self.n_nudges)]
         nudged = [nudged_phase(xc, [c(s) for s in s_free], weights, biases, self.T2, beta_k, yc,
-                               activation=self.activation) for beta_k in betas]
+                               activation=self.activation, **chip) for beta_k in betas]
         return [(w.to(self.dtype), b.to(self.dtype)) for w, b in holomorphic_update(xc, nudged, betas)]
 
     def parameters(self) -> list:
@@ -232,7 +277,11 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
     """``-dL/dtheta`` by backpropagation through ``T`` (default ``T1``) steps of the free dynamics.
 
     Autograd through the unrolled dynamics from the zero state, with the same
-    weights and data; the reference EP's estimate is checked against.
+    weights and data; the reference EP's estimate is checked against. On a
+    mismatched chip (``net.mismatch``) the dynamics are the chip's and the
+    gradient is taken with respect to the *programmed* weights, which reach
+    the dynamics through the conductance factors ``G``: divide by ``G`` for
+    the gradient with respect to the effective weights ``G * W``.
     """
     T = check_steps(net.T1 if T is None else T)
     x, y = net._inputs(x, y)
@@ -240,8 +289,9 @@ def bptt_gradient(net: EPNetwork, x, y, T: Optional[int] = None) -> list:
     n_dyn = len(net.weights)
     weights, biases = [w for w, _ in params[:n_dyn]], [b for _, b in params[:n_dyn]]
     s = net.zero_state(len(x))
+    effective, chip = net.dynamics_weights(weights), net.neuron_mismatch()
     for _ in range(T):
-        s = ep_step(x, s, weights, biases, activation=net.activation)
+        s = ep_step(x, s, effective, biases, activation=net.activation, **chip)
     loss = _loss(s, y, params[-1] if net.readout is not None else None)
     flat = [t for pair in params for t in pair]
     grads = torch.autograd.grad(loss, flat)

@@ -303,7 +303,7 @@ def ep_synapse_weights(spec: GraphSpec) -> tuple[list, list]:
 
 
 def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *, learn: bool, record=None,
-             weight_readouts=(), bias_readouts=()):
+             weight_readouts=(), bias_readouts=(), mismatch=None):
     """The processes of an event-driven EP graph for ``spec``; returns ``(source, neurons)``.
 
     ::
@@ -320,7 +320,10 @@ def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *
     connection's ``learning``) and hand them to ``weight_readouts`` /
     ``bias_readouts`` (:class:`~lavaplast.proc.SharedArray`) when the run
     ends. ``record`` (a :class:`~lavaplast.proc.SharedArray` ``(steps,
-    batch, n_out)``) keeps the output population's events.
+    batch, n_out)``) keeps the output population's events. ``mismatch`` (a
+    :class:`~lavaplast.core.mismatch.ChipMismatch` for the graph's sizes)
+    gives every neuron its gain and offset and every synapse its conductance
+    factor; ``None``: ideal devices.
     """
     from lavaplast.core import ep_window
     from lavaplast.proc import BatchSink, BatchSource
@@ -328,6 +331,8 @@ def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *
     from lavaplast.proc.ep_synapse.process import EPSynapse
 
     eq, pops = spec.equilibrium, spec.populations
+    if mismatch is not None:
+        mismatch.check_sizes([spec.input.size, *(p.size for p in pops)], "the EP graph")
     weights, hidden = ep_synapse_weights(spec)
     common = dict(T1=eq.T1, T2=eq.T2, beta=eq.beta, nudging=eq.nudging)
     src = BatchSource(data=x, labels=y, n_classes=pops[-1].size, batch=batch,
@@ -339,12 +344,14 @@ def ep_graph(spec: GraphSpec, x: np.ndarray, y: np.ndarray, order, batch: int, *
         if hidden[n] is not None:
             extra = dict(hidden_weights=hidden[n], gain=1.0 / np.sqrt(hidden[n].shape[1]), meta=rule.meta)
         syn_lr = (rule.hidden_lr if hidden[n] is not None else rule.lr) if learn else 0.0
+        chip = {} if mismatch is None else dict(gain=mismatch.gains[n], offset=mismatch.offsets[n])
         syn = EPSynapse(weights=weights[n], batch=batch, lr=syn_lr, input_layer=n == 0,
-                        readout=weight_readouts[n].spec if learn else None, **extra, **common)
+                        readout=weight_readouts[n].spec if learn else None,
+                        conductance=None if mismatch is None else mismatch.conductances[n], **extra, **common)
         neuron = EPNeuron(shape=(batch, pop.size), bias=per_neuron(pop.params["bias"], pop.size),
                           threshold=pop.params["threshold"], output=n == len(pops) - 1,
                           lr=rule.lr if learn else 0.0, activation=pop.params["activation"],
-                          readout=bias_readouts[n].spec if learn else None, **common)
+                          readout=bias_readouts[n].spec if learn else None, **chip, **common)
         if prev is None:
             src.s_out.connect(syn.pre_in)
         else:

@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavaplast.core import ACTIVATIONS, ep_bias_contrast, ep_phase, output_nudge, sigma_delta_encode
+from lavaplast.core.mismatch import neuron_response
 from lavaplast.proc.base import single_threaded_blas
 from lavaplast.proc.ep_neuron.process import EPNeuron
 from lavaplast.proc.runtime import SharedArray
@@ -35,6 +36,7 @@ class PyEPNeuronModelFloat(PyLoihiProcessModel):
         self.beta, self.threshold, self.lr = p["beta"], p["threshold"], p["lr"]
         self.output, self.window = p["output"], p["window"]
         self.activation = ACTIVATIONS[p["activation"]]
+        self.gain, self.offset = p["gain"], p["offset"]  # device mismatch (None: ideal)
         self._readout = SharedArray.attach(p["readout"]) if p["readout"] is not None else None
         self._sent = None
         self._target = None
@@ -57,7 +59,7 @@ class PyEPNeuronModelFloat(PyLoihiProcessModel):
             if self.output and phase != "free":
                 beta = self.beta if phase == "plus" else -self.beta
                 drive = drive + output_nudge(self.s, self._target, beta)
-            self.s[...] = self.activation(drive)
+            self.s[...] = self.activation(neuron_response(drive, self.gain, self.offset))
         events, self._sent = sigma_delta_encode(self.s, self._sent, self.threshold)
         self.events[0] += int(np.count_nonzero(events))
         self.s_out.send(events)

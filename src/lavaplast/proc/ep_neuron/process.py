@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as ty
 
+import numpy as np
+
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import LogConfig
 from lava.magma.core.process.variable import Var
@@ -30,6 +32,11 @@ class EPNeuron(CheckedProcess):
     load step and adds ``beta * (target - s)`` while nudged. With ``lr > 0``
     the biases learn from the contrast of the phase ends. ``events`` counts
     the non-zero entries sent.
+
+    Device mismatch: ``gain`` (positive) and ``offset``, scalars or ``(n,)``
+    per neuron, make the neuron respond ``sigma(gain * drive + offset)``, the
+    nudge included in the drive (:func:`lavaplast.core.mismatch.neuron_response`).
+    Both ``None`` (the default): the ideal neuron.
     """
 
     def __init__(
@@ -46,6 +53,8 @@ class EPNeuron(CheckedProcess):
         lr: float = 0.0,
         activation: str = "hard",
         readout: ty.Optional[dict] = None,
+        gain=None,
+        offset=None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -58,10 +67,17 @@ class EPNeuron(CheckedProcess):
         lr = check_nonnegative("EPNeuron: lr", lr)
         activation = check_choice("activation", activation, tuple(ACTIVATIONS), "EPNeuron: ")
         bias = per_neuron("EPNeuron: bias", bias, shape[1])
+        if gain is not None:
+            gain = per_neuron("EPNeuron: gain", gain, shape[1])
+            if not np.all(gain > 0):
+                raise ValueError(f"EPNeuron: gain must be > 0 for every neuron, got {gain[gain <= 0][0]!r}")
+        if offset is not None:
+            offset = per_neuron("EPNeuron: offset", offset, shape[1])
         if readout is not None and tuple(readout["shape"]) != (shape[1],):
             raise ValueError(f"EPNeuron: readout must have shape ({shape[1]},), got {tuple(readout['shape'])}")
         super().__init__(shape=shape, T1=T1, T2=T2, beta=beta, nudging=nudging, threshold=threshold,
-                         output=bool(output), lr=lr, activation=activation, window=window, readout=readout, name=name,
+                         output=bool(output), lr=lr, activation=activation, window=window, readout=readout,
+                         gain=gain, offset=offset, name=name,
                          log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.target_in = InPort(shape=shape)

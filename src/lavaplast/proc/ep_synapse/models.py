@@ -39,6 +39,10 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
         self._pre, self._post = np.zeros((b, n_pre)), np.zeros((b, n_post))
         self._up, self._down = np.zeros((b, n_post)), np.zeros((b, n_pre))
         self._ends = {}
+        # Device mismatch: the synapse conducts with conductance * programmed weights (refreshed every window:
+        # the weights Var is only set after __init__, and learning changes it at the window's end).
+        self._conductance = p["conductance"]
+        self._effective = None
         self._hidden = None if p["hidden_weights"] is None else p["hidden_weights"].copy()
         if self._hidden is not None:
             self.gain, self.meta = p["gain"], p["meta"]
@@ -49,6 +53,8 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
         self.up_out.send(self._up)
         self.down_out.send(self._down)
         k = (self.time_step - 1) % self.window + 1
+        if k == 1:
+            self._effective = self.weights if self._conductance is None else self.weights * self._conductance
         if ep_phase(k, self.T1, self.T2, self.nudging) == "load":
             self._pre[...] = 0.0
             self._post[...] = 0.0
@@ -56,14 +62,14 @@ class PyEPSynapseModelFloat(PyLoihiProcessModel):
             pre_events = self.pre_in.recv()
             if pre_events.any():
                 self._pre += pre_events
-                self._up = self._pre @ self.weights.T
+                self._up = self._pre @ self._effective.T
         post_events = self.post_in.recv()
         if post_events.any():
             self._post += post_events
             if not self.input_layer:  # nothing listens below the input
-                self._down = self._post @ self.weights
+                self._down = self._post @ self._effective
         if k == 1:  # reset: the buffers must reflect the cleared states
-            self._up = self._pre @ self.weights.T
+            self._up = self._pre @ self._effective.T
             self._down[...] = 0.0
         if k in (self.T1 + 1, self.T1 + self.T2 + 1, self.window):
             self._ends[k] = (self._pre.copy(), self._post.copy())

@@ -35,6 +35,12 @@ class EPSynapse(CheckedProcess):
     through the metaplastic Adam rule of :mod:`lavaplast.core` (learning
     rate ``lr``, strength ``meta``; moments kept in the process); the
     read-back then holds the hidden weights.
+
+    Device mismatch: ``conductance`` ``(n_post, n_pre)``, positive, is each
+    device's conductance factor. ``weights`` (and the hidden weights) stay
+    the *programmed* values, which learning changes and the read-back
+    returns; the synapse computes with ``conductance * weights`` in both
+    directions. ``None`` (the default): ideal devices.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class EPSynapse(CheckedProcess):
         gain: float = 1.0,
         meta: float = 0.0,
         readout: ty.Optional[dict] = None,
+        conductance: ty.Optional[np.ndarray] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -71,11 +78,16 @@ class EPSynapse(CheckedProcess):
                 raise ValueError(f"EPSynapse: hidden_weights must have the shape of weights {weights.shape}, "
                                  f"got {hidden_weights.shape}")
             weights = binarize(hidden_weights) * gain
+        if conductance is not None:
+            conductance = check_finite_array("EPSynapse: conductance", conductance, weights.shape)
+            if not np.all(conductance > 0):
+                raise ValueError(f"EPSynapse: conductance must be > 0 for every synapse, got "
+                                 f"{conductance[conductance <= 0][0]!r}")
         if readout is not None and tuple(readout["shape"]) != weights.shape:
             raise ValueError(f"EPSynapse: readout must have shape {weights.shape}, got {tuple(readout['shape'])}")
         super().__init__(weights=weights, batch=batch, T1=T1, T2=T2, beta=beta, nudging=nudging, lr=lr,
                          input_layer=bool(input_layer), window=window, readout=readout,
-                         hidden_weights=hidden_weights, gain=gain, meta=meta, name=name,
+                         hidden_weights=hidden_weights, gain=gain, meta=meta, conductance=conductance, name=name,
                          log_config=log_config)
         n_post, n_pre = weights.shape
         self.pre_in = InPort(shape=(batch, n_pre))
