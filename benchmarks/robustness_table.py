@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     p.add_argument("--train-limit", type=int, default=None)
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-only", action="store_true",
+                   help="train (or finish) the runs and stop: lets several processes train the datasets side by "
+                        "side before one sweep")
     args = p.parse_args(argv)
     out = Path(args.out)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -51,6 +54,8 @@ def main(argv=None) -> int:
                                          train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed)
                 run_continual(config, out / "runs" / name, resume=True, progress=False)
                 runs.append(out / "runs" / name)
+    if args.train_only:
+        return 0
     results = run_robustness(runs, out / "sweep", RobustnessConfig(draws=args.draws, seed=args.seed),
                              overwrite=True, progress=False)
     write_text(out / "table.md", table(results, " ".join(["python", *sys.argv])))
