@@ -514,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     from lavaplast.experiments.energy import add_energy_parser
     add_energy_parser(sub)
+    from lavaplast.experiments.onchip_mismatch import add_onchip_mismatch_parser
+    add_onchip_mismatch_parser(sub, _add_output_args, _add_progress_args)
     return parser
 
 
@@ -525,6 +527,8 @@ def main(argv=None) -> int:
                 "deploy": _run_deploy, "sweep": _run_sweep}
     from lavaplast.experiments.energy import run_energy
     commands["energy"] = run_energy
+    from lavaplast.experiments.onchip_mismatch import run_onchip_mismatch_cli
+    commands["onchip-mismatch"] = run_onchip_mismatch_cli
     return run_reporting_errors(lambda: commands[args.command](args))
 
 

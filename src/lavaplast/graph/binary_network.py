@@ -33,6 +33,14 @@ synaptic delay each):
 
 Hidden weights and Adam moments stay in the processes for the whole call and
 come back in bulk through shared memory, once, at the end of the run.
+
+Device mismatch (``mismatch=``, a :class:`~lavaplast.core.mismatch.ChipMismatch`)
+builds both graphs as that chip: every neuron computes from ``g * (gain * a +
+bias) + o`` and every synapse conducts ``G * q(W_h)`` (see
+:func:`onchip_chip`), exactly as the twin does with the same ``mismatch``.
+A graph specification has no fields for a chip's deviations, so a
+mismatched learner refuses to describe itself as one (:attr:`LavaBinaryMLP.spec`)
+rather than write a graph file that silently runs on ideal devices.
 """
 
 from __future__ import annotations
@@ -42,8 +50,9 @@ from typing import Optional
 import numpy as np
 
 from lavaplast.core import check_batch_order, check_finite_array, check_int, check_labels, check_positive
+from lavaplast.core.mismatch import ChipMismatch, as_mismatch
 from lavaplast.proc import SharedArray, run_in_chunks
-from lavaplast.reference.local_bnn import LocalMLPState
+from lavaplast.reference.local_bnn import LocalMLPState, chip_conductances, chip_neurons
 
 
 def onchip_spec(state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0, name: str = "onchip"):
@@ -92,6 +101,31 @@ def onchip_spec(state: LocalMLPState, *, batch: int = 100, timeout: float = 600.
     return validate(spec)
 
 
+def onchip_chip(spec, mismatch=None) -> tuple[list, list]:
+    """``(neurons, conductances)`` of a chain of ``sign``/``error`` populations on the chip ``mismatch``.
+
+    ``neurons[l]`` is population ``l``'s ``(gain, bias)`` with the chip's
+    per-neuron deviations folded in (a neuron computes from ``g * (gain * a
+    + bias) + o``, i.e. gain ``g * gain`` and bias ``g * bias + o``; see
+    :func:`lavaplast.reference.local_bnn.chip_neurons`, which the twin uses
+    too, so both see the same chip by construction); ``conductances[l]`` is
+    connection ``l``'s per-synapse factor for ``BinaryDense``'s
+    ``conductance`` (``None``: exact ternary sums). A graph specification
+    has no mismatch fields: the mismatch travels beside it, as a Python
+    object. ``None``: the specification's own gains and biases, ideal
+    synapses.
+    """
+    from lavaplast.graph.backends.base import per_neuron
+
+    pops = spec.populations
+    ideal = [(per_neuron(p.params["gain"], p.size), per_neuron(p.params["bias"], p.size)) for p in pops]
+    if mismatch is None:
+        return ideal, [None] * len(pops)
+    as_mismatch(mismatch, [spec.input.size, *(p.size for p in pops)], f"graph {spec.name!r}")
+    return ([chip_neurons(g, b, mismatch, l) for l, (g, b) in enumerate(ideal)],
+            chip_conductances(mismatch, len(pops)))
+
+
 def training_steps(n_batches: int, n_layers: int, pipelined: bool) -> int:
     """Time steps of a learning run over ``n_batches`` batches through ``n_layers`` weight layers:
     ``n_batches * (n_layers + 1)`` held, ``n_batches + n_layers`` pipelined (see the module docstring)."""
@@ -112,13 +146,20 @@ class LavaBinaryMLP:
     default: it is plain (not stale) feedback alignment, which the on-chip
     experiments and the graph backends check against the held twin batch by
     batch.
+
+    ``mismatch`` (a :class:`~lavaplast.core.mismatch.ChipMismatch` drawn for
+    ``state.sizes``; ``None``: ideal devices) runs learning and inference on
+    that chip, as the twin does with the same ``mismatch``; :attr:`state`
+    keeps the programmed weights, gains and biases.
     """
 
     def __init__(self, state: LocalMLPState, *, batch: int = 100, timeout: float = 600.0,
-                 chunk_steps: int = 2000, progress: bool = False, pipelined: bool = False):
+                 chunk_steps: int = 2000, progress: bool = False, pipelined: bool = False,
+                 mismatch: Optional[ChipMismatch] = None):
         if not isinstance(state, LocalMLPState):
             raise ValueError(f"state must be a LocalMLPState, got {type(state).__name__}")
         self.state = state
+        self.mismatch = as_mismatch(mismatch, state.sizes, "the on-chip learner")
         self.pipelined = bool(pipelined)
         self.batch = check_int("batch", batch, 1)
         self.timeout = check_positive("timeout", timeout)
@@ -133,7 +174,23 @@ class LavaBinaryMLP:
 
     @property
     def spec(self):
-        """The graph specification of :attr:`state` as it is now (see :func:`onchip_spec`)."""
+        """The graph specification of :attr:`state` as it is now (see :func:`onchip_spec`).
+
+        Refused (ValueError) on a mismatched chip: a specification cannot
+        hold the chip's deviations, and a graph file written from it would
+        run on ideal devices. The ideal chip (every sigma 0) is allowed: it
+        computes exactly what the specification does.
+        """
+        if self.mismatch is not None and not self.mismatch.is_ideal:
+            raise ValueError("this LavaBinaryMLP runs on a mismatched chip (ChipMismatch with sigma_gain="
+                             f"{self.mismatch.sigma_gain:g}, sigma_offset={self.mismatch.sigma_offset:g}, "
+                             f"sigma_synapse={self.mismatch.sigma_synapse:g}); a graph specification has no "
+                             "fields for device mismatch, so it cannot describe this learner (use onchip_spec("
+                             "learner.state) for the programmed network on ideal devices)")
+        return self._spec()
+
+    def _spec(self):
+        # The programmed network; the builders add the chip (self.mismatch) beside it.
         return onchip_spec(self.state, batch=self.batch, timeout=self.timeout)
 
     @property
@@ -170,7 +227,8 @@ class LavaBinaryMLP:
         s, B, L = self.state, self.batch, self.n_layers
         readouts = [SharedArray(w.shape) for w in s.hidden]
         try:
-            src = onchip_training_graph(self.spec, s.feedback, x, y, order, B, readouts, pipelined=self.pipelined)
+            src = onchip_training_graph(self._spec(), s.feedback, x, y, order, B, readouts, pipelined=self.pipelined,
+                                        mismatch=self.mismatch)
             steps = training_steps(len(order) // B, L, self.pipelined)
             # The first chunk (with the start-up) takes the first batch to the output and learns from it.
             self._run(src, steps, "on-chip training", first=L + 1)
@@ -191,7 +249,7 @@ class LavaBinaryMLP:
         padded = np.zeros((n_windows * B, x.shape[1]))
         padded[: len(x)] = x
         with SharedArray((n_windows, B, s.sizes[-1])) as record:
-            src = pipelined_chain_graph(self.spec, padded, B, record)
+            src = pipelined_chain_graph(self._spec(), padded, B, record, mismatch=self.mismatch)
             # Batch k leaves the source at step k + 1 and the last neuron L steps later.
             self._run(src, n_windows + L, "on-chip inference", first=L + 1)
             return record.read().reshape(n_windows * B, -1)[: len(x)]

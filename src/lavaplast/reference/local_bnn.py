@@ -8,13 +8,21 @@ learns from that error, hidden layers from fixed random projections of it
 (direct feedback alignment) gated by the sign's straight-through derivative,
 and every hidden weight moves by the metaplastic Adam rule. All the math
 comes from :mod:`lavaplast.core`, shared with the Lava models.
+
+On a chip with device mismatch (:class:`~lavaplast.core.mismatch.ChipMismatch`,
+``mismatch=``) every neuron of weight layer ``l`` computes from its drive
+``g * (gain * a + bias) + o`` instead of ``gain * a + bias`` (``g``, ``o``:
+that neuron's gain and offset deviation) and every synapse conducts
+``G_ij * q(W_h)_ij``. The learning rule is unchanged: the chip learns from
+its own activity (its own pre-activations gate the feedback, its own
+logits give the error).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +47,7 @@ from lavaplast.core import (
     ternarize,
     ternary_matmul,
 )
+from lavaplast.core.mismatch import ChipMismatch, as_mismatch
 
 
 @dataclass
@@ -147,6 +156,44 @@ def init_local_mlp(
                          ternary_threshold=ternary_threshold)
 
 
+def chip_neurons(gain, bias, mismatch: Optional[ChipMismatch], layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(gain, bias)`` of weight layer ``layer``'s (0-based) neurons as the chip ``mismatch`` realises them.
+
+    A neuron with gain deviation ``g`` and offset ``o`` computes from
+    ``g * (gain * a + bias) + o = (g * gain) * a + (g * bias + o)``, so the
+    deviations fold into the neuron's own gain and bias arrays. The twin and
+    the Lava graph both take their neurons from here, so they see the same
+    chip by construction, down to the last bit. ``mismatch`` ``None``, or
+    without gain and offset spreads: the arrays unchanged.
+    """
+    gain, bias = np.asarray(gain, dtype=np.float64), np.asarray(bias, dtype=np.float64)
+    if mismatch is None or (mismatch.sigma_gain == 0 and mismatch.sigma_offset == 0):
+        return gain, bias
+    g, o = mismatch.gains[layer], mismatch.offsets[layer]
+    return g * gain, g * bias + o
+
+
+def chip_conductances(mismatch: Optional[ChipMismatch], n_layers: int) -> list:
+    """Per weight layer, the conductance factors ``G`` of the chip ``mismatch``, or ``None`` where every factor
+    is exactly 1 (no mismatch, or no synapse spread): those synapses keep the exact ternary sums."""
+    if mismatch is None or mismatch.sigma_synapse == 0:
+        return [None] * n_layers
+    return [np.array(g) for g in mismatch.conductances]
+
+
+def conducted_sums(x: np.ndarray, q: np.ndarray, conductance: Optional[np.ndarray]) -> np.ndarray:
+    """Synaptic sums ``x @ (conductance * q)^T`` of inputs ``x`` (B, n_in) through quantized weights ``q``.
+
+    ``conductance`` ``None``: :func:`lavaplast.core.ternary_matmul` (exact).
+    Otherwise a plain float64 matrix product, computed exactly as
+    ``BinaryDense`` computes it with a ``conductance`` (same operands, same
+    layout), so the twin and the Lava graph get the same bits.
+    """
+    if conductance is None:
+        return ternary_matmul(x, q)
+    return np.asarray(x, dtype=np.float64) @ (conductance * q).T
+
+
 class LocalBinaryMLP:
     """Trains a :class:`LocalMLPState` with the local rule in PyTorch (float64).
 
@@ -170,16 +217,26 @@ class LocalBinaryMLP:
     pass, and the update moves the current hidden weights. The pipeline
     starts empty at every ``reset_optimizer`` (as at every
     ``LavaBinaryMLP.train`` call): call it at the start of each run.
+
+    ``mismatch`` (a :class:`~lavaplast.core.mismatch.ChipMismatch` drawn
+    for ``state.sizes``, or ``None`` for ideal devices) runs the network on
+    that chip (see the module docstring and :func:`chip_neurons`); the
+    state keeps the programmed gains, biases and hidden weights.
     """
 
-    def __init__(self, state: LocalMLPState, *, pipelined: bool = False):
+    def __init__(self, state: LocalMLPState, *, pipelined: bool = False, mismatch: Optional[ChipMismatch] = None):
+        if not isinstance(state, LocalMLPState):
+            raise ValueError(f"state must be a LocalMLPState, got {type(state).__name__}")
         self.state = state
         self.pipelined = bool(pipelined)
+        self.mismatch = as_mismatch(mismatch, state.sizes, "the on-chip learner")
         t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
         self.hidden = [t(w) for w in state.hidden]
         self.feedback = [t(f) for f in state.feedback]
-        self.gain = [t(g) for g in state.gain]
-        self.bias = [t(b) for b in state.bias]
+        neurons = [chip_neurons(g, b, self.mismatch, l) for l, (g, b) in enumerate(zip(state.gain, state.bias))]
+        self.gain = [t(g) for g, _ in neurons]
+        self.bias = [t(b) for _, b in neurons]
+        self.conductance = chip_conductances(self.mismatch, len(state.hidden))
         self.reset_optimizer()
 
     def reset_optimizer(self) -> None:
@@ -198,7 +255,8 @@ class LocalBinaryMLP:
 
         ``x`` (B, n_in) must be finite. The synaptic sums are
         :func:`lavaplast.core.ternary_matmul`, as in the Lava graph, so a sum
-        that is exactly 0 is 0 in both. Uses the current weights.
+        that is exactly 0 is 0 in both (with conductance mismatch:
+        :func:`conducted_sums`). Uses the current weights.
         """
         return self._forward(x, [self.state.quantize(w) for w in self.hidden])
 
@@ -208,7 +266,7 @@ class LocalBinaryMLP:
                                (None, self.state.sizes[0]))
         h, z = [torch.from_numpy(x)], []
         for l, q in enumerate(binary):
-            a = torch.from_numpy(ternary_matmul(h[-1].numpy(), q.numpy()))
+            a = torch.from_numpy(conducted_sums(h[-1].numpy(), q.numpy(), self.conductance[l]))
             z.append(neuron_drive(a, self.gain[l], self.bias[l]))
             if l < len(binary) - 1:
                 h.append(sign_neuron(z[-1]))

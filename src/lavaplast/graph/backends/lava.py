@@ -180,7 +180,7 @@ def run(spec: GraphSpec, inputs: GraphInput, *, progress: bool = False) -> Graph
 
 
 def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.ndarray, order: np.ndarray,
-                          batch: int, readouts: list, *, pipelined: bool = False):
+                          batch: int, readouts: list, *, pipelined: bool = False, mismatch=None):
     """The processes of an on-chip learning graph for ``spec``; returns the source (the graph's anchor).
 
     ::
@@ -215,12 +215,17 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
       forward passes of later batches use weights a few updates old (see
       :class:`~lavaplast.reference.local_bnn.LocalBinaryMLP`). ``n + L``
       steps.
+
+    ``mismatch`` (a :class:`~lavaplast.core.mismatch.ChipMismatch` for the
+    graph's sizes; ``None``: ideal devices) builds the graph as that chip:
+    see :func:`~lavaplast.graph.binary_network.onchip_chip`.
     """
-    from lavaplast.graph.binary_network import training_steps
+    from lavaplast.graph.binary_network import onchip_chip, training_steps
     from lavaplast.proc import BatchSource, BinaryDense, ErrorNeuron, SignNeuron
 
     check_onchip(spec)
     pops, L = spec.populations, len(spec.populations)
+    neurons, conductances = onchip_chip(spec, mismatch)
     steps = training_steps(len(order) // batch, L, pipelined)
     if pipelined:
         # Learning every step once the first batch has reached the output.
@@ -232,8 +237,8 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
     out_pop = pops[-1]
     src = BatchSource(data=x, labels=y, n_classes=out_pop.size, batch=batch, hold=hold, order=order,
                       target_delay=target_delay)
-    out = ErrorNeuron(shape=(batch, out_pop.size), gain=per_neuron(out_pop.params["gain"], out_pop.size),
-                      bias=per_neuron(out_pop.params["bias"], out_pop.size), loss=out_pop.params["loss"], **schedule)
+    out = ErrorNeuron(shape=(batch, out_pop.size), gain=neurons[-1][0], bias=neurons[-1][1],
+                      loss=out_pop.params["loss"], **schedule)
     src.target_out.connect(out.target_in)
     prev = src.s_out
     for l, (conn, pop, hidden) in enumerate(zip(spec.connections, pops, hidden_weights(spec))):
@@ -243,12 +248,13 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
         dense = BinaryDense(hidden_weights=hidden, batch=batch, learning="local", quantizer=conn.quantizer,
                             threshold=conn.ternary_threshold, meta=rule.meta, lr=rule.lr,
                             betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay,
-                            readout=readouts[l].spec, readout_step=steps, **schedule, **delays)
+                            readout=readouts[l].spec, readout_step=steps, conductance=conductances[l],
+                            **schedule, **delays)
         prev.connect(dense.s_in)
         if l < L - 1:
             # Population l + 1 hears batch k at step k + l + 2, one step after its synapses.
-            neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
-                                bias=per_neuron(pop.params["bias"], pop.size), feedback=feedback[l], **schedule,
+            neuron = SignNeuron(shape=(batch, pop.size), gain=neurons[l][0], bias=neurons[l][1],
+                                feedback=feedback[l], **schedule,
                                 **(dict(error_delay=L - l - 1) if pipelined else {}))
             dense.a_out.connect(neuron.a_in)
             neuron.err_out.connect(dense.err_in)
@@ -260,7 +266,7 @@ def onchip_training_graph(spec: GraphSpec, feedback: list, x: np.ndarray, y: np.
     return src
 
 
-def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record):
+def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record, *, mismatch=None):
     """The processes of a pipelined inference graph of ``sign``/``error`` populations; returns the source.
 
     Batch ``k`` of ``x`` (padded to whole batches) leaves the source at step
@@ -268,20 +274,25 @@ def pipelined_chain_graph(spec: GraphSpec, x: np.ndarray, batch: int, record):
     batch enters every step; the last population sends ``gain * a + bias``
     (identity), which ``record`` (a :class:`~lavaplast.proc.SharedArray` of
     shape ``(n_batches, batch, n_out)``) keeps, one row per batch.
+    ``mismatch``: the chip it runs on (see
+    :func:`~lavaplast.graph.binary_network.onchip_chip`).
     """
+    from lavaplast.graph.binary_network import onchip_chip
     from lavaplast.proc import BatchSink, BatchSource, BinaryDense, SignNeuron
 
     L = len(spec.populations)
-    src = BatchSource(data=x, batch=batch, hold=1)
-    prev = src.s_out
-    for l, (conn, pop, hidden) in enumerate(zip(spec.connections, spec.populations, hidden_weights(spec))):
+    for l, pop in enumerate(spec.populations):
         if pop.neuron not in ("sign", "error"):
             raise unsupported(spec, f"populations[{l}].neuron", "the pipelined graph runs 'sign' and 'error' "
                               "populations")
+    neurons, conductances = onchip_chip(spec, mismatch)
+    src = BatchSource(data=x, batch=batch, hold=1)
+    prev = src.s_out
+    for l, (conn, pop, hidden) in enumerate(zip(spec.connections, spec.populations, hidden_weights(spec))):
         dense = BinaryDense(hidden_weights=hidden, batch=batch, quantizer=conn.quantizer,
-                            threshold=conn.ternary_threshold, faults=conn.faults.settings(l))
-        neuron = SignNeuron(shape=(batch, pop.size), gain=per_neuron(pop.params["gain"], pop.size),
-                            bias=per_neuron(pop.params["bias"], pop.size),
+                            threshold=conn.ternary_threshold, faults=conn.faults.settings(l),
+                            conductance=conductances[l])
+        neuron = SignNeuron(shape=(batch, pop.size), gain=neurons[l][0], bias=neurons[l][1],
                             mode="identity" if l == L - 1 else output_mode(spec, l))
         prev.connect(dense.s_in)
         dense.a_out.connect(neuron.a_in)

@@ -66,6 +66,9 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
         self._faults = None
         if faults is not None:
             self._faults = DeviceFaults(tuple(p["hidden_weights"].shape), kind=self.quantizer, **faults)
+        # Device mismatch: each synapse's frozen conductance factor (None: ideal devices).
+        self._conductance = None if p["conductance"] is None else np.array(p["conductance"], dtype=np.float64)
+        self._conducted = None  # conductance * q(W_h), refreshed with the quantized weights
         # A transient fault is a new read each step: its sums cannot be reused.
         self.cache_sums = p["cache_sums"] and (self._faults is None or self._faults.frozen)
         self.readout_step = p["readout_step"]
@@ -97,7 +100,21 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
             binarize(self.hidden_weights, out=self._weights)
         else:
             self._weights = ternarize(self.hidden_weights, self.threshold)
+        if self._conductance is not None:
+            self._conducted = self._conductance * self._weights
         self._summed_input = None
+
+    def _read_sums(self, x) -> np.ndarray:
+        """This step's synaptic sums of ``x``: one read of the quantized weights (through the faults, if
+        any), times each synapse's conductance factor, if any."""
+        if self._conductance is None:
+            return read_sums(x, self._weights, self._faults)
+        # Real conductances: the exact ternary sum does not apply; a plain product, computed as the twin does.
+        if self._faults is None or not self._faults.active:
+            conducted = self._conducted
+        else:
+            conducted = self._conductance * self._faults.read(self._weights)
+        return np.asarray(x, dtype=np.float64) @ conducted.T
 
     def run_spk(self) -> None:
         if not self._started:  # Vars are set after __init__
@@ -115,9 +132,9 @@ class AbstractBinaryDenseModel(PyLoihiProcessModel):
             self._apply_update()
         x = self.s_in.recv()
         if not self.cache_sums:
-            self._sums = read_sums(x, self._weights, self._faults)
+            self._sums = self._read_sums(x)
         elif self._summed_input is None or not np.array_equal(x, self._summed_input):
-            self._sums = read_sums(x, self._weights, self._faults)
+            self._sums = self._read_sums(x)
             self._summed_input = x
         self.a_buff = self._sums
         if self._past is not None:

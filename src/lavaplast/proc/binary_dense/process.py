@@ -98,6 +98,15 @@ class BinaryDense(CheckedProcess):
     every step's sums use one read, drawn afresh at every step (transient)
     or once per chip (frozen). A twin that makes one read per step from the
     same settings sees the same faults.
+
+    ``conductance`` (``(n_out, n_in)``, finite, > 0; device mismatch, see
+    :class:`lavaplast.core.mismatch.ChipMismatch`) is each synapse's frozen
+    conductance factor: a synapse programmed to ``q(W_h)`` conducts
+    ``conductance * q(W_h)`` (times its fault read, with ``faults``), and
+    the sums are a plain product ``s_in @ (conductance * q(W_h))^T``, the
+    same in both models. Learning still moves the programmed hidden
+    weights, from the synapse's own input and error. ``None`` (the
+    default): ideal devices, the exact ternary sum above.
     """
 
     def __init__(
@@ -127,6 +136,7 @@ class BinaryDense(CheckedProcess):
         stochastic_rounding: bool = True,
         seed: int = 0,
         faults: ty.Optional[dict] = None,
+        conductance: ty.Optional[np.ndarray] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -160,6 +170,11 @@ class BinaryDense(CheckedProcess):
         seed = check_int("BinaryDense: seed", seed, 0)
         if faults is not None:
             faults = check_faults("BinaryDense: faults", faults, hidden_weights.shape, quantizer)
+        if conductance is not None:
+            conductance = check_finite_array("BinaryDense: conductance", conductance, hidden_weights.shape)
+            if not np.all(conductance > 0):
+                raise ValueError(f"BinaryDense: conductance must be > 0 for every synapse, got "
+                                 f"{conductance[conductance <= 0][0]!r}")
         # Only with a readout step does the run's last gradient have a phase
         # to be applied in (its post-learning management) before read-back.
         defer_update = error_delay > 0 and readout_step is not None
@@ -174,7 +189,8 @@ class BinaryDense(CheckedProcess):
             readout_step=readout_step,
             defer_update=defer_update,
             hidden_bits=hidden_bits, frac_bits=frac_bits, lut_index_shift=lut_index_shift,
-            stochastic_rounding=stochastic_rounding, seed=seed, faults=faults, name=name, log_config=log_config,
+            stochastic_rounding=stochastic_rounding, seed=seed, faults=faults, conductance=conductance, name=name,
+            log_config=log_config,
         )
         n_out, n_in = hidden_weights.shape
         self.n_in, self.n_out, self.batch = n_in, n_out, batch
