@@ -64,12 +64,12 @@ def main(argv=None) -> int:
 
 
 def _fmt(level) -> str:
-    return "> 0.1" if level is None else f"{level:.2g}"
+    return "beyond the range" if level is None else f"{level:.2g}"
 
 
 def table(results: dict, command: str) -> str:
     levels = results["config"]["levels"]
-    show = [lv for lv in (1e-3, 1e-2, 4e-2, 1e-1) if lv in levels]
+    show = [lv for lv in (1e-3, 1e-2, 4e-2, 1e-1, 0.2) if lv in levels]
     head = ("| dataset | network | ideal | " + " | ".join(f"BER {lv:g} (transient / frozen)" for lv in show)
             + " | BER at -1 point (transient / frozen) |")
     lines = [head, "|" + "---|" * (4 + len(show))]

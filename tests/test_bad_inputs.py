@@ -86,6 +86,8 @@ CLI_CASES = [
     ("robustness nowhere --levels 0 -0.01", None, r"ber must be a finite number >= 0 and <= 0.5, got -0.01"),
     ("robustness nowhere --sweep sigma --levels nan", None, r"sigma must be a finite number >= 0, got nan"),
     ("robustness nowhere --modes stuck", None, r"unknown mode 'stuck'"),
+    ("ep mismatch --levels -1", None, r"levels\[0\] must be a finite number >= 0, got -1.0"),
+    ("onchip-mismatch --sigma-gain nan", None, r"sigma_gain must be a finite number >= 0, got nan"),
     ("sweep DIR/missing.toml", None, r"sweep file DIR/missing.toml cannot be read"),
     ("sweep DIR/empty.toml (empty grid)", _empty_grid, r"grid.epochs: the list is empty"),
     ("energy DIR/missing.toml", None, r"missing.toml: no such graph file or run folder"),
@@ -134,7 +136,7 @@ def _argv(typed: str, tmp: Path) -> list[str]:
     cmd, rest = argv[:n_cmd], argv[n_cmd:]
     if cmd in (["ep", "evaluate"], ["deploy"]):
         return argv
-    if cmd in (["run"], ["robustness"], ["sweep"], ["energy"]):
+    if cmd in (["run"], ["robustness"], ["sweep"], ["energy"], ["onchip-mismatch"], ["ep", "mismatch"]):
         return argv + ["--out", str(tmp / "out")]
     small = list(SMALL) if cmd[-1] in ("continual", "onchip", "train") else SMALL[:-1]
     out = [] if "--out" in rest else ["--out", str(tmp / "out")]

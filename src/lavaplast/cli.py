@@ -107,7 +107,7 @@ def _add_robustness(sub) -> None:
     p.add_argument("--sweep", default="ber", help="what to sweep: ber (bit error rate) or sigma (conductance "
                    "variability)")
     p.add_argument("--levels", type=float, nargs="+", default=None,
-                   help="values swept (default: BER 0 .. 0.1, or sigma 0 .. 1)")
+                   help="values swept (default: BER 0 .. 0.3, or sigma 0 .. 1)")
     p.add_argument("--modes", nargs="+", default=list(MODES),
                    help="transient (drawn at every pass) and/or frozen (drawn once per chip)")
     p.add_argument("--draws", type=int, default=5, help="test passes (transient) or chips (frozen) per level")

@@ -34,7 +34,7 @@ from lavaplast.progress import progress_bar, show_progress
 OUTPUTS = ("results.json", "robustness.csv", "robustness.png")
 MODES = ("transient", "frozen")
 SWEEPS = ("ber", "sigma")
-DEFAULT_BERS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 4e-2, 1e-1)
+DEFAULT_BERS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 4e-2, 1e-1, 0.2, 0.3)
 DEFAULT_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
 
