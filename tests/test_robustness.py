@@ -13,7 +13,7 @@ from lavaplast.cli import main
 from lavaplast.core import DeviceFaults, ternarize
 from lavaplast.experiments import ContinualConfig, run_continual
 from lavaplast.experiments.robustness import RobustnessConfig, TrainedRun, level_at_loss, run_robustness
-from lavaplast.reference import BNN, MetaplasticAdam
+from lavaplast.reference import BNN
 from lavaplast.reference.binary import BinaryLinear
 
 SMALL = dict(protocol="permuted", n_tasks=1, permute_first=False, dataset="digits", hidden=[32], epochs=3,
