@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from lavaplast.cli import main as cli
-from lavaplast.experiments.sweep import MARKER, load_sweep, run_sweep
+from lavaplast.experiments.sweep import MARKER, run_sweep
+from lavaplast.experiments.sweep_file import load_sweep
 from lavaplast.experiments.sweep_report import sweep_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -322,7 +323,7 @@ def test_grid_runs_and_seeds_expand_to_their_product(tmp_path):
 
 def test_robustness_runs_name_their_trained_folders_as_a_positional_option(tmp_path):
     from lavaplast.cli import build_parser
-    from lavaplast.experiments.sweep import _subparsers
+    from lavaplast.experiments.sweep_file import _subparsers
 
     if "robustness" not in _subparsers(build_parser()):
         pytest.skip("this lavaplast has no 'robustness' command")
