@@ -284,11 +284,13 @@ def _lava_check(settings: dict, sizes: list, trained: tuple, order: np.ndarray, 
     return res
 
 
-def _write(results: dict, out_dir: Path) -> None:
+def write_results(results: dict, out_dir: Path, stem: str, figure: Callable) -> None:
+    """A mismatch experiment's outputs: ``<stem>.csv`` (one row per level), ``<stem>.png`` (``figure``),
+    then ``results.json``, each atomically."""
     from lavaplast.outputs import write_csv, write_json
 
     fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
-    write_csv(out_dir / "mismatch.csv",
+    write_csv(out_dir / f"{stem}.csv",
               ["level", "sigma_gain", "sigma_offset", "sigma_synapse", "ideal", "offline_transfer",
                "offline_transfer_mean_over_chips", "offline_transfer_min", "offline_transfer_max",
                "insitu_from_scratch", "insitu_finetuned"],
@@ -297,47 +299,51 @@ def _write(results: dict, out_dir: Path) -> None:
                 fmt(min(r["transfer_chips"])), fmt(max(r["transfer_chips"])), fmt(r["insitu_scratch"]),
                 fmt(r["insitu_finetune"])]
                for r in results["levels"]])
-    plot_mismatch(results, out_dir / "mismatch.png")
+    figure(results, out_dir / f"{stem}.png")
     write_json(out_dir / "results.json", results)  # last: marks a finished run
 
 
-def plot_mismatch(results: dict, path: Optional[str | Path] = None):
-    """Test accuracy against the mismatch level: offline transfer, in situ (from scratch, fine-tuned) and the
-    ideal network; returns the Figure."""
+def _write(results: dict, out_dir: Path) -> None:
+    write_results(results, out_dir, "mismatch", plot_mismatch)
+
+
+def plot_mismatch(results: dict, path: Optional[str | Path] = None, *, learner: str = "EP",
+                  method: str = "in situ EP"):
+    """Test accuracy against the mismatch level: offline transfer (chip ``chip_seed`` and the mean over the
+    chips, their range shaded), in situ (``method``: from scratch, fine-tuned) and the ideal network of
+    ``learner``; returns the Figure."""
     from lavaplast.experiments.report import finish_figure, new_figure
 
     rows, s = results["levels"], results["settings"]
     levels = [r["level"] for r in rows]
     fig = new_figure(figsize=(6.5, 4))
     ax = fig.subplots()
-    ax.axhline(results["ideal_test_acc"], color="k", lw=0.8, ls="--", label="ideal network (offline)")
-    ax.plot(levels, [r["transfer"] for r in rows], "-o", color="C3", label="offline training, transferred to chip")
+    ax.axhline(results["ideal_test_acc"], color="k", lw=0.8, ls="--", label="ideal chip (offline)")
+    ax.plot(levels, [r["transfer"] for r in rows], "-o", color="C3",
+            label=f"offline training, transferred to chip {s['chip_seed']}")
     n_chips = len(rows[0]["transfer_chips"])
     if n_chips > 1:
+        ax.plot(levels, [float(np.mean(r["transfer_chips"])) for r in rows], ":", color="C3",
+                label=f"transfer, mean over {n_chips} chips")
         ax.fill_between(levels, [min(r["transfer_chips"]) for r in rows], [max(r["transfer_chips"]) for r in rows],
                         color="C3", alpha=0.15, lw=0, label=f"transfer, range over {n_chips} chips")
-    ax.plot(levels, [r["insitu_scratch"] for r in rows], "-s", color="C0", label="in situ EP, from scratch")
+    ax.plot(levels, [r["insitu_scratch"] for r in rows], "-s", color="C0", label=f"{method}, from scratch")
     if s["finetune_epochs"]:
         ax.plot(levels, [r["insitu_finetune"] for r in rows], "-^", color="C2",
-                label=f"in situ EP, fine-tuned {s['finetune_epochs']} epoch(s) after transfer")
+                label=f"{method}, fine-tuned {s['finetune_epochs']} epoch(s) after transfer")
     ax.set_xlabel(f"mismatch level k (sigma gain {s['sigma_gain']:g}k, offset {s['sigma_offset']:g}k, "
                   f"synapse {s['sigma_synapse']:g}k)", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"EP {'-'.join(map(str, results['sizes']))} on a mismatched chip (seed {s['chip_seed']}), "
+    ax.set_title(f"{learner} {'-'.join(map(str, results['sizes']))} on a mismatched chip (seed {s['chip_seed']}), "
                  f"{s['epochs']} epochs", fontsize=9)
     ax.legend(fontsize=7)
     return finish_figure(fig, path)
 
 
-# --- command line -----------------------------------------------------------------
-
-
-def add_mismatch_parser(esub, add_output_args: Callable, add_progress_args: Callable) -> None:
-    """``lavaplast ep mismatch``: the subcommand's arguments."""
-    m = esub.add_parser("mismatch", help="device mismatch: offline training transferred to a chip against in-situ "
-                        "EP training on it", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_chip_arguments(m, hidden: list, hidden_help: Optional[str] = None) -> None:
+    """The arguments every mismatch experiment takes: data, network width, the chip and the training budget."""
     m.add_argument("--dataset", default="mnist")
-    m.add_argument("--hidden", type=int, nargs="+", default=[128])
+    m.add_argument("--hidden", type=int, nargs="+", default=hidden, help=hidden_help)
     m.add_argument("--sigma-gain", type=float, default=0.2, help="spread of the per-neuron log-gain (level 1)")
     m.add_argument("--sigma-offset", type=float, default=0.3, help="spread of the per-neuron offset (level 1)")
     m.add_argument("--sigma-synapse", type=float, default=0.2,
@@ -349,23 +355,36 @@ def add_mismatch_parser(esub, add_output_args: Callable, add_progress_args: Call
                    help="also test the transfer on this many chips (seeds chip-seed, chip-seed + 1, ...)")
     m.add_argument("--epochs", type=int, default=3, help="offline and from-scratch in-situ training")
     m.add_argument("--finetune-epochs", type=int, default=1, help="in-situ training after the transfer (0: none)")
-    m.add_argument("--T1", type=int, default=30)
-    m.add_argument("--T2", type=int, default=10)
-    m.add_argument("--beta", type=float, default=0.5)
-    m.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1])
-    m.add_argument("--batch", type=int, default=32)
+
+
+def add_run_arguments(m, lava_samples: int, out: str, add_output_args: Callable,
+                      add_progress_args: Callable) -> None:
+    """The arguments every mismatch experiment ends with: data limits, the Lava check, seed, folders."""
     m.add_argument("--train-limit", type=int, default=None)
     m.add_argument("--test-limit", type=int, default=None)
-    m.add_argument("--lava-samples", type=int, default=2048,
+    m.add_argument("--lava-samples", type=int, default=lava_samples,
                    help="in-situ fine-tuning on the Lava graph of the level-1 chip, checked against its twin "
                         "(a multiple of --batch; 0: no Lava run)")
     m.add_argument("--lava-test", type=int, default=1000, help="test images of the Lava check")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--data-dir", default=None,
                    help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
-    m.add_argument("--out", default="runs/ep_mismatch")
+    m.add_argument("--out", default=out)
     add_output_args(m)
     add_progress_args(m)
+
+
+def add_mismatch_parser(esub, add_output_args: Callable, add_progress_args: Callable) -> None:
+    """``lavaplast ep mismatch``: the subcommand's arguments."""
+    m = esub.add_parser("mismatch", help="device mismatch: offline training transferred to a chip against in-situ "
+                        "EP training on it", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_chip_arguments(m, [128])
+    m.add_argument("--T1", type=int, default=30)
+    m.add_argument("--T2", type=int, default=10)
+    m.add_argument("--beta", type=float, default=0.5)
+    m.add_argument("--lrs", type=float, nargs="+", default=[0.2, 0.1])
+    m.add_argument("--batch", type=int, default=32)
+    add_run_arguments(m, 2048, "runs/ep_mismatch", add_output_args, add_progress_args)
 
 
 def run_mismatch_cli(args) -> int:

@@ -272,89 +272,30 @@ def _lava_check(settings: dict, sizes: list, trained, order: np.ndarray, x, y, x
 
 
 def _write(results: dict, out_dir: Path) -> None:
-    from lavaplast.outputs import write_csv, write_json
+    from lavaplast.experiments.mismatch import write_results
 
-    fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
-    write_csv(out_dir / "onchip_mismatch.csv",
-              ["level", "sigma_gain", "sigma_offset", "sigma_synapse", "ideal", "offline_transfer",
-               "offline_transfer_mean_over_chips", "offline_transfer_min", "offline_transfer_max",
-               "insitu_from_scratch", "insitu_finetuned"],
-              [[f"{r['level']:g}", f"{r['sigma_gain']:g}", f"{r['sigma_offset']:g}", f"{r['sigma_synapse']:g}",
-                fmt(r["ideal"]), fmt(r["transfer"]), fmt(float(np.mean(r["transfer_chips"]))),
-                fmt(min(r["transfer_chips"])), fmt(max(r["transfer_chips"])), fmt(r["insitu_scratch"]),
-                fmt(r["insitu_finetune"])]
-               for r in results["levels"]])
-    plot_onchip_mismatch(results, out_dir / "onchip_mismatch.png")
-    write_json(out_dir / "results.json", results)  # last: marks a finished run
+    write_results(results, out_dir, "onchip_mismatch", plot_onchip_mismatch)
 
 
 def plot_onchip_mismatch(results: dict, path: Optional[str | Path] = None):
-    """Test accuracy against the mismatch level: offline transfer (chip ``chip_seed`` and the mean over the
-    chips, their range shaded), in situ (from scratch, fine-tuned) and the ideal learner; returns the Figure."""
-    from lavaplast.experiments.report import finish_figure, new_figure
+    """:func:`lavaplast.experiments.mismatch.plot_mismatch` for the sign-neuron learner; returns the Figure."""
+    from lavaplast.experiments.mismatch import plot_mismatch
 
-    rows, s = results["levels"], results["settings"]
-    levels = [r["level"] for r in rows]
-    fig = new_figure(figsize=(6.5, 4))
-    ax = fig.subplots()
-    ax.axhline(results["ideal_test_acc"], color="k", lw=0.8, ls="--", label="ideal chip (offline)")
-    ax.plot(levels, [r["transfer"] for r in rows], "-o", color="C3",
-            label=f"offline training, transferred to chip {s['chip_seed']}")
-    n_chips = len(rows[0]["transfer_chips"])
-    if n_chips > 1:
-        ax.plot(levels, [float(np.mean(r["transfer_chips"])) for r in rows], ":", color="C3",
-                label=f"transfer, mean over {n_chips} chips")
-        ax.fill_between(levels, [min(r["transfer_chips"]) for r in rows], [max(r["transfer_chips"]) for r in rows],
-                        color="C3", alpha=0.15, lw=0, label=f"transfer, range over {n_chips} chips")
-    ax.plot(levels, [r["insitu_scratch"] for r in rows], "-s", color="C0", label="in situ local rule, from scratch")
-    if s["finetune_epochs"]:
-        ax.plot(levels, [r["insitu_finetune"] for r in rows], "-^", color="C2",
-                label=f"in situ, fine-tuned {s['finetune_epochs']} epoch(s) after transfer")
-    ax.set_xlabel(f"mismatch level k (sigma gain {s['sigma_gain']:g}k, offset {s['sigma_offset']:g}k, "
-                  f"synapse {s['sigma_synapse']:g}k)", fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"sign-neuron on-chip learner {'-'.join(map(str, results['sizes']))} on a mismatched chip, "
-                 f"{s['epochs']} epochs", fontsize=9)
-    ax.legend(fontsize=7)
-    return finish_figure(fig, path)
-
-
-# --- command line -----------------------------------------------------------------
+    return plot_mismatch(results, path, learner="sign-neuron on-chip learner", method="in situ local rule")
 
 
 def add_onchip_mismatch_parser(sub, add_output_args: Callable, add_progress_args: Callable) -> None:
     """``lavaplast onchip-mismatch``: the command's arguments."""
+    from lavaplast.experiments.mismatch import add_chip_arguments, add_run_arguments
+
     m = sub.add_parser("onchip-mismatch", help="device mismatch and the sign-neuron on-chip learner: offline "
                        "training transferred to a chip against in-situ local learning on it",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    m.add_argument("--dataset", default="mnist")
-    m.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden sign-neuron layer widths")
-    m.add_argument("--sigma-gain", type=float, default=0.2, help="spread of the per-neuron log-gain (level 1)")
-    m.add_argument("--sigma-offset", type=float, default=0.3, help="spread of the per-neuron offset (level 1)")
-    m.add_argument("--sigma-synapse", type=float, default=0.2,
-                   help="spread of the per-synapse log-conductance (level 1)")
-    m.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0],
-                   help="mismatch levels k: the chip's sigmas are k times the above (level 1 always runs)")
-    m.add_argument("--chip-seed", type=int, default=0, help="which chip (its deviations)")
-    m.add_argument("--transfer-chips", type=int, default=5,
-                   help="also test the transfer on this many chips (seeds chip-seed, chip-seed + 1, ...)")
-    m.add_argument("--epochs", type=int, default=3, help="offline and from-scratch in-situ training")
-    m.add_argument("--finetune-epochs", type=int, default=1, help="in-situ training after the transfer (0: none)")
+    add_chip_arguments(m, [256], "hidden sign-neuron layer widths")
     m.add_argument("--lr", type=float, default=0.005, help="the local rule's Adam step")
     m.add_argument("--meta", type=float, default=1.0, help="metaplasticity m of every synapse")
     m.add_argument("--batch", type=int, default=100)
-    m.add_argument("--train-limit", type=int, default=None)
-    m.add_argument("--test-limit", type=int, default=None)
-    m.add_argument("--lava-samples", type=int, default=3000,
-                   help="in-situ fine-tuning on the Lava graph of the level-1 chip, checked against its twin "
-                        "(a multiple of --batch; 0: no Lava run)")
-    m.add_argument("--lava-test", type=int, default=1000, help="test images of the Lava check")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--data-dir", default=None,
-                   help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
-    m.add_argument("--out", default="runs/onchip_mismatch")
-    add_output_args(m)
-    add_progress_args(m)
+    add_run_arguments(m, 3000, "runs/onchip_mismatch", add_output_args, add_progress_args)
 
 
 def run_onchip_mismatch_cli(args) -> int:
