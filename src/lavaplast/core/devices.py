@@ -27,6 +27,7 @@ from typing import Optional
 
 import numpy as np
 
+from lavaplast.core.quantize import ternary_matmul
 from lavaplast.core.validate import check_choice, check_finite_array, check_int, check_number
 
 FAULT_KINDS = ("binary", "ternary")
@@ -151,8 +152,6 @@ def read_sums(x, weights, faults: Optional[DeviceFaults]) -> np.ndarray:
     :func:`~lavaplast.core.quantize.ternary_matmul`; with conductance
     variability they are real numbers and the sum is a plain matrix product.
     """
-    from lavaplast.core.quantize import ternary_matmul
-
     if faults is None or not faults.active:
         return ternary_matmul(x, weights)
     read = faults.read(weights)
