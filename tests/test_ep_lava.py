@@ -11,6 +11,7 @@ from lavaplast.data import load_dataset  # noqa: E402
 from lavaplast.graph import LavaEPNetwork  # noqa: E402
 from lavaplast.proc import EPNeuron, EPSynapse  # noqa: E402
 from lavaplast.reference.ep import EPNetwork  # noqa: E402
+from lavaplast.outputs import RunFolderError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("no_lava_leftovers")
 
@@ -105,6 +106,57 @@ def test_event_sweep_writes_results_and_plot(tmp_path):
     assert (tmp_path / "accuracy_vs_events.png").stat().st_size > 5000
     with pytest.raises(ValueError, match="thresholds"):
         run_event_sweep([-1.0], tmp_path)
+
+
+def test_event_sweep_killed_mid_way_resumes_to_the_uninterrupted_results(tmp_path):
+    from lavaplast.experiments.ep_events import run_event_sweep
+
+    kw = dict(dataset="digits", hidden=[30], T1=8, T2=3, batch=50, train_limit=300, test_limit=200, epochs=2)
+    whole = run_event_sweep([0.0, 0.05], tmp_path / "whole", log=lambda s: None, **kw)
+    assert [h["epoch"] for h in whole["reference_history"]] == [1, 2]
+    for row in whole["sweep"]:
+        assert [h["epoch"] for h in row["history"]] == [1, 2]
+        assert row["test_acc"] == row["history"][-1]["test_acc"]
+        # events per training sample: the mean of the two epochs (equal numbers of samples)
+        assert row["train_events_per_sample"] == pytest.approx(
+            np.mean([h["train_events_per_sample"] for h in row["history"]]), rel=1e-12)
+    # threshold 0 is exact: the same accuracy as the reference after every epoch
+    assert [h["test_acc"] for h in whole["sweep"][0]["history"]] == [h["test_acc"] for h in whole["reference_history"]]
+
+    class Killed(Exception):
+        pass
+
+    def kill_at(message):
+        def log(s):
+            if s.startswith(message):
+                raise Killed(s)
+        return log
+
+    out = tmp_path / "killed"
+    # killed after the first epoch of the second threshold (its checkpoint is written), then after the
+    # reference finished (between two jobs), each time resumed with the same command
+    with pytest.raises(Killed):
+        run_event_sweep([0.0, 0.05], out, log=kill_at("threshold 0.05: epoch 1/2"), **kw)
+    assert (out / "checkpoint.pt").exists() and not (out / "results.json").exists()
+    with pytest.raises(RunFolderError, match="--resume"):
+        run_event_sweep([0.0, 0.05], out, log=lambda s: None, **kw)
+    with pytest.raises(ValueError, match="epochs 2 saved vs 3 now"):
+        run_event_sweep([0.0, 0.05], out, resume=True, log=lambda s: None, **dict(kw, epochs=3))
+    logged = []
+    resumed = run_event_sweep([0.0, 0.05], out, resume=True, log=logged.append, **kw)
+    assert logged[0].startswith(f"resuming from {out / 'checkpoint.pt'}: job 3 of 3, epoch 2")
+    assert not any("reference" in s or "threshold 0:" in s for s in logged)  # finished jobs are not rerun
+    assert not (out / "checkpoint.pt").exists()
+    strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k and "per_s" not in k}  # noqa: E731
+    assert [strip(r) for r in resumed["sweep"]] == [strip(r) for r in whole["sweep"]]
+    assert resumed["reference_history"] == whole["reference_history"]
+    assert run_event_sweep([0.0, 0.05], out, resume=True, log=lambda s: None, **kw)["sweep"] == resumed["sweep"]
+
+    out2 = tmp_path / "between_jobs"
+    with pytest.raises(Killed):
+        run_event_sweep([0.0, 0.05], out2, log=kill_at("rate-based reference: epoch 2/2"), **kw)
+    again = run_event_sweep([0.0, 0.05], out2, resume=True, log=lambda s: None, **kw)
+    assert [strip(r) for r in again["sweep"]] == [strip(r) for r in whole["sweep"]]
 
 
 def test_binary_metaplastic_ep_on_lava_equals_the_reference():

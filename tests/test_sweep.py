@@ -401,8 +401,8 @@ def test_shipped_sweep_files_use_the_readme_settings():
     oc = words("onchip_table")
     assert len(oc) == 3 and all("onchip --dataset mnist --protocol permuted --n-tasks 3 --hidden 256 256" in w
                                 and "--lr 0.02 --epochs 2 --batch 100 --backend both" in w for w in oc)
-    assert words("ep_events_full") == ["ep sweep --thresholds 0.0 0.01 0.02 --dataset mnist --hidden 500 --T1 30 "
-                                       "--T2 10 --beta 0.5 --lrs 0.2 0.1 --batch 100 --epochs 1 --train-limit 60000 "
+    assert words("ep_events_full") == ["ep sweep --thresholds 0.01 --dataset mnist --hidden 500 --T1 30 "
+                                       "--T2 10 --beta 0.5 --lrs 0.2 0.1 --batch 100 --epochs 15 --train-limit 60000 "
                                        "--test-limit 10000 --seed 0"]
     paper = words("paper_scale_pmnist")
     assert len(paper) == 6 and all("--hidden 4096 4096" in w and "--n-tasks 6" in w and "--lr 0.005" in w

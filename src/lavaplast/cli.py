@@ -223,7 +223,7 @@ def _add_ep(sub) -> None:
     w.add_argument("--data-dir", default=None,
                    help="folder of IDX files (default $LAVAPLAST_DATA or ~/.cache/lavaplast)")
     w.add_argument("--out", default="runs/ep_sweep")
-    _add_output_args(w)
+    _add_output_args(w, resume=True)
     bi = esub.add_parser("binary", help="binary-weight EP with metaplastic hidden weights on permuted tasks",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bi.add_argument("--metas", type=float, nargs="+", default=[0.0, 20.0])
@@ -269,7 +269,8 @@ def _run_ep(args) -> int:
         res = run_event_sweep(args.thresholds, args.out, dataset=args.dataset, hidden=args.hidden, T1=args.T1,
                               T2=args.T2, beta=args.beta, lrs=args.lrs, batch=args.batch,
                               train_limit=args.train_limit, test_limit=args.test_limit, epochs=args.epochs,
-                              seed=args.seed, data_dir=args.data_dir, overwrite=args.overwrite)
+                              seed=args.seed, data_dir=args.data_dir, overwrite=args.overwrite,
+                              resume=args.resume)
         print(f"reference {res['reference_test_acc']:.2f}%; wrote {Path(args.out) / 'results.json'} "
               "and accuracy_vs_events.png")
         return 0

@@ -183,6 +183,22 @@ def describe_error(exc: BaseException, limit: int = 120) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def read_checkpoint(path: str | os.PathLike, keys: set, command: str,
+                    hint: str = "delete it, start over with --overwrite, or use another --out") -> dict:
+    """A checkpoint saved by :func:`save_torch` holding at least ``keys``; a damaged or foreign file is a
+    one-line ``ValueError`` naming it, the ``command`` that writes such checkpoints and ``hint``."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
+        raise ValueError(f"checkpoint {path} cannot be read ({describe_error(exc)}); it is truncated "
+                         f"or not a lavaplast checkpoint: {hint}") from exc
+    if not isinstance(ckpt, dict) or not set(keys) <= set(ckpt):
+        raise ValueError(f"{path} is not a checkpoint of '{command}': {hint}")
+    return ckpt
+
+
 def read_json(path: str | os.PathLike, what: str = "file") -> dict:
     """Load a JSON object from ``path``; a truncated or foreign file is a ``ValueError`` naming it."""
     path = Path(path)

@@ -22,7 +22,7 @@ from lavaplast.data import Task, data_dir, make_tasks
 from lavaplast.experiments.config import ContinualConfig
 from lavaplast.outputs import (
     config_differences,
-    describe_error,
+    read_checkpoint,
     read_json,
     run_folder,
     save_torch,
@@ -151,14 +151,7 @@ _CHECKPOINT_KEYS = {"config", "model", "optimizer", "ewc", "bn_saved", "history"
 def load_checkpoint(path: Path, hint: str = "delete it, start over with --overwrite, or use another --out") -> dict:
     """The checkpoint of a continual-learning run; a damaged or foreign file is a one-line
     ``ValueError`` naming it and ending with ``hint`` (what the user can do)."""
-    try:
-        ckpt = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... on a damaged file
-        raise ValueError(f"checkpoint {path} cannot be read ({describe_error(exc)}); it is truncated "
-                         f"or not a lavaplast checkpoint: {hint}") from exc
-    if not isinstance(ckpt, dict) or not _CHECKPOINT_KEYS <= set(ckpt):
-        raise ValueError(f"{path} is not a checkpoint of 'lavaplast continual': {hint}")
-    return ckpt
+    return read_checkpoint(path, _CHECKPOINT_KEYS, "lavaplast continual", hint)
 
 
 def run_continual(
