@@ -183,3 +183,46 @@ def test_holomorphic_needs_an_analytic_activation():
         EPNetwork([4, 3, 2], nudging="holomorphic", activation="logistic", n_nudges=1)
     with pytest.raises(ValueError, match="unknown activation"):
         EPNetwork([4, 3, 2], activation="relu")
+
+
+def test_ep_device_is_checked_and_cuda_matches_cpu(tmp_path):
+    from lavaplast.experiments.ep_train import EPConfig, run_ep_training
+
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        EPNetwork([4, 3, 2], device="gpu")
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+        EPConfig(dataset="digits", device="tpu")
+    small = dict(dataset="digits", hidden=[24], T1=8, T2=3, epochs=2, train_limit=400, test_limit=200)
+    cpu = run_ep_training(EPConfig(**small, device="cpu"), tmp_path / "cpu", progress=False, log=lambda s: None)
+    default = run_ep_training(EPConfig(**small), tmp_path / "default", progress=False, log=lambda s: None)
+    assert [h["test_acc"] for h in cpu["history"]] == [h["test_acc"] for h in default["history"]]
+    # the device is where a run computed, so a run trained anywhere is evaluated on the CPU
+    saved = json.loads((tmp_path / "cpu" / "results.json").read_text())
+    assert saved["config"]["device"] == "cpu"
+    saved["config"]["device"] = "cuda:7"
+    (tmp_path / "cpu" / "results.json").write_text(json.dumps(saved))
+    assert cli(["ep", "evaluate", str(tmp_path / "cpu")]) == 0
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' needs a GPU, but torch sees none"):
+            EPNetwork([4, 3, 2], device="cuda")
+        assert cli(["ep", "train", "--dataset", "digits", "--device", "cuda", "--out", str(tmp_path / "g")]) == 2
+        assert not (tmp_path / "g").exists()
+        return
+    gpu = run_ep_training(EPConfig(**small, device="cuda"), tmp_path / "gpu", progress=False, log=lambda s: None)
+    for a, b in zip(cpu["history"], gpu["history"]):
+        assert abs(a["test_acc"] - b["test_acc"]) <= 1.0  # float32 sums in another order: a few samples may differ
+    x, y = load_dataset("digits", "train")
+    x = x.reshape(len(x), -1)[:64] / 255.0
+    nets = [EPNetwork([64, 20, 10], T1=8, T2=3, dtype=torch.float64, device=d) for d in ("cpu", "cuda")]
+    grads = [net.gradient_estimate(x, y[:64]) for net in nets]
+    for (dw_c, db_c), (dw_g, db_g) in zip(*grads):
+        assert torch.allclose(dw_c, dw_g.cpu(), atol=1e-10) and torch.allclose(db_c, db_g.cpu(), atol=1e-10)
+
+
+def test_lava_refuses_a_network_on_another_device():
+    from lavaplast.graph.ep_network import check_runnable
+
+    net = EPNetwork([4, 3, 2])
+    net.device = torch.device("meta")  # any device but the CPU
+    with pytest.raises(ValueError, match="runs on Lava's CPU simulator.*got one on meta"):
+        check_runnable(net)

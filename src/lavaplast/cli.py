@@ -199,6 +199,7 @@ def _add_ep(sub) -> None:
     t.add_argument("--test-limit", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", default=None)
+    t.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or cuda:N")
     t.add_argument("--out", default="runs/ep")
     _add_output_args(t)
     _add_progress_args(t)
@@ -280,7 +281,7 @@ def _run_ep(args) -> int:
                       nudging=args.nudging, loss=args.loss, activation=args.activation,
                       n_nudges=args.n_nudges, lrs=args.lrs, batch=args.batch, epochs=args.epochs,
                       train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
-                      data_dir=args.data_dir)
+                      data_dir=args.data_dir, device=args.device)
     results = run_ep_training(config, args.out, overwrite=args.overwrite, progress=args.progress)
     print(f"final test accuracy {results['final_test_accuracy']:.2f}% (best {results['best_test_accuracy']:.2f}%), "
           f"{results['train_seconds']:.0f} s of training; wrote {Path(args.out) / 'results.json'}")

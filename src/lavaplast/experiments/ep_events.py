@@ -234,7 +234,8 @@ def _plot(results: dict, path: Optional[Path] = None):
     rows = results["sweep"]
     fig = new_figure(figsize=(11, 4))
     ax, ax_epochs = fig.subplots(1, 2)
-    ax.plot([r["train_events_per_sample"] for r in rows], [r["test_acc"] for r in rows], "-o", label="event-driven (Lava)")
+    ax.plot([r["train_events_per_sample"] for r in rows], [r["test_acc"] for r in rows], "-o",
+            label="event-driven (Lava)")
     for r in rows:
         ax.annotate(f"{r['threshold']:g}", (r["train_events_per_sample"], r["test_acc"]), fontsize=7,
                     textcoords="offset points", xytext=(3, 3))
@@ -246,7 +247,9 @@ def _plot(results: dict, path: Optional[Path] = None):
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"event-driven EP {'-'.join(map(str, results['sizes']))}: labels = event threshold", fontsize=9)
     ax.legend(fontsize=7)
-    reference = results.get("reference_history") or [dict(epoch=results["epochs"], test_acc=results["reference_test_acc"])]
+    # results written before per-epoch testing hold the final accuracies only
+    reference = (results.get("reference_history")
+                 or [dict(epoch=results["epochs"], test_acc=results["reference_test_acc"])])
     ax_epochs.plot([h["epoch"] for h in reference], [h["test_acc"] for h in reference], "k--o", ms=3,
                    label="rate-based reference")
     for r in rows:

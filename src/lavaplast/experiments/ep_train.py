@@ -13,7 +13,15 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from lavaplast.core import check_beta, check_int, check_optional_int, check_positive, check_sizes, per_layer
+from lavaplast.core import (
+    check_beta,
+    check_device,
+    check_int,
+    check_optional_int,
+    check_positive,
+    check_sizes,
+    per_layer,
+)
 from lavaplast.core.ep import check_steps
 from lavaplast.data import load_dataset
 from lavaplast.experiments.config import canonical_dataset, normalise_data_dir
@@ -50,6 +58,7 @@ class EPConfig:
     test_limit: Optional[int] = None
     seed: int = 0
     data_dir: Optional[str] = None
+    device: str = "cpu"
 
     def __post_init__(self):
         # Normalised like ContinualConfig, so equivalent settings give equal asdict() (see its module).
@@ -66,6 +75,7 @@ class EPConfig:
         for name in ("train_limit", "test_limit"):
             setattr(self, name, check_optional_int(name, getattr(self, name)))
         self.data_dir = normalise_data_dir(self.data_dir)
+        self.device = check_device(self.device)
 
 
 def _flat(images: np.ndarray, limit: Optional[int]) -> tuple:
@@ -91,13 +101,13 @@ def run_ep_training(config: EPConfig, out_dir: str | Path, *, overwrite: bool = 
 def _run_ep_training(config: EPConfig, out_dir: Path, progress: bool, log) -> dict:
     xtr, ytr = load_dataset(config.dataset, "train", data_dir=config.data_dir)
     xte, yte = load_dataset(config.dataset, "test", data_dir=config.data_dir)
-    x, xt = _flat(xtr, config.train_limit), _flat(xte, config.test_limit)
+    x, xt = _flat(xtr, config.train_limit).to(config.device), _flat(xte, config.test_limit).to(config.device)
     y = torch.tensor(ytr[: len(x)])
     yt = yte[: len(xt)]
     sizes = [x.shape[1], *config.hidden, 10]
     net = EPNetwork(sizes, T1=config.T1, T2=config.T2, beta=config.beta, nudging=config.nudging,
                     lrs=config.lrs, seed=config.seed, loss=config.loss, activation=config.activation,
-                    n_nudges=config.n_nudges)
+                    n_nudges=config.n_nudges, device=config.device)
     history, elapsed = [], 0.0
     for epoch in range(config.epochs):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed * 7919 + epoch))
@@ -117,8 +127,8 @@ def _run_ep_training(config: EPConfig, out_dir: Path, progress: bool, log) -> di
                    best_test_accuracy=max(h["test_acc"] for h in history),
                    train_seconds=round(elapsed, 2), samples_per_s=len(x) * config.epochs / max(elapsed, 1e-9))
     params = net.parameters()
-    save_npz(out_dir / "weights.npz", **{f"W{n + 1}": w.numpy() for n, (w, _) in enumerate(params)},
-             **{f"b{n + 1}": b.numpy() for n, (_, b) in enumerate(params)})
+    save_npz(out_dir / "weights.npz", **{f"W{n + 1}": w.cpu().numpy() for n, (w, _) in enumerate(params)},
+             **{f"b{n + 1}": b.cpu().numpy() for n, (_, b) in enumerate(params)})
     write_csv(out_dir / "history.csv", ["epoch", "train_acc", "test_acc", "train_seconds"],
               [[h["epoch"], f"{h['train_acc']:.2f}", f"{h['test_acc']:.2f}", h["train_seconds"]] for h in history])
     plot_history(results, out_dir / "accuracy.png")
@@ -154,7 +164,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: Optional[st
     results_path = run_dir / "results.json"
     saved = read_json(results_path, "results file")
     try:
-        config = EPConfig(**saved["config"])
+        config = EPConfig(**dict(saved["config"], device="cpu"))  # tested here, wherever it was trained
         sizes = [int(n) for n in saved["sizes"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{results_path} is not the results of an EP training run ({describe_error(exc)}); "

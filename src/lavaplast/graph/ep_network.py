@@ -53,6 +53,9 @@ def check_runnable(net) -> None:
 
     if not isinstance(net, EPNetwork):
         raise ValueError(f"net must be an EPNetwork or BinaryEPNetwork, got {type(net).__name__}")
+    if net.device.type != "cpu":
+        raise ValueError(f"the event-driven network runs on Lava's CPU simulator and reads its weights from a "
+                         f"network on the CPU, got one on {net.device}; build the EPNetwork with device='cpu'")
     if net.loss_name != "mse":
         raise ValueError(f"the event-driven network supports the MSE output (loss='mse') only, "
                          f"got loss={net.loss_name!r}")

@@ -33,6 +33,7 @@ from lavaplast.core.quantize import binarize
 from lavaplast.core.validate import (
     check_adam,
     check_choice,
+    check_device,
     check_finite_array,
     check_int,
     check_labels,
@@ -87,13 +88,19 @@ class EPNetwork:
     :meth:`dynamics_weights` (``G * W``) and neurons respond
     ``sigma(g * drive + o)``. The local EP rule is unchanged (docs/devices.md).
     ``None`` (the default) is the ideal network, computed exactly as before.
+
+    ``device``: where the tensors live and the dynamics run (``"cpu"``,
+    ``"cuda"``, ``"cuda:N"``). The initial weights are drawn on the CPU, so
+    a seed gives the same network on every device; inputs may come from
+    any device, and :meth:`predict` returns numpy arrays.
     """
 
     def __init__(self, sizes: Sequence[int], *, T1: int = 30, T2: int = 10, beta: float = 0.5,
                  nudging: str = "symmetric", lrs: Optional[Sequence[float]] = None, seed: int = 0,
                  loss: str = "mse", activation: str = "hard", n_nudges: int = 4, dtype=torch.float32,
-                 mismatch: Optional[ChipMismatch] = None):
+                 mismatch: Optional[ChipMismatch] = None, device: str = "cpu"):
         sizes = check_sizes("sizes", sizes)
+        self.device = torch.device(check_device(device))
         self.T1, self.T2 = check_steps(T1, "T1"), check_steps(T2, "T2")
         self.beta = check_beta(beta)
         self.nudging, self.loss_name, self.activation_name, self.n_nudges = check_ep_settings(
@@ -109,8 +116,8 @@ class EPNetwork:
         self.weights, self.biases = [], []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             bound = 1.0 / np.sqrt(n_in)
-            self.weights.append((torch.rand(n_out, n_in, generator=gen, dtype=dtype) * 2 - 1) * bound)
-            self.biases.append((torch.rand(n_out, generator=gen, dtype=dtype) * 2 - 1) * bound)
+            self.weights.append(((torch.rand(n_out, n_in, generator=gen, dtype=dtype) * 2 - 1) * bound).to(self.device))
+            self.biases.append(((torch.rand(n_out, generator=gen, dtype=dtype) * 2 - 1) * bound).to(self.device))
         # With a cross-entropy readout, the last layer is outside the dynamics.
         self.readout = (self.weights.pop(), self.biases.pop()) if loss == "ce" else None
         self._sign_gen = np.random.default_rng(seed)
@@ -127,7 +134,8 @@ class EPNetwork:
         if self._mismatch is None:
             self._chip = None
         else:
-            t = lambda arrays: [torch.tensor(np.array(a), dtype=self.dtype) for a in arrays]  # noqa: E731
+            t = lambda arrays: [torch.tensor(np.array(a), dtype=self.dtype, device=self.device)  # noqa: E731
+                                for a in arrays]
             self._chip = (t(mismatch.conductances), t(mismatch.gains), t(mismatch.offsets))
 
     def dynamics_weights(self, weights: Optional[Sequence] = None) -> list:
@@ -168,7 +176,7 @@ class EPNetwork:
         for n, (o, v) in enumerate(zip(old, new)):
             v = check_finite_array(f"{what}[{n}]", v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v,
                                    tuple(o.shape))
-            out.append(torch.tensor(v, dtype=self.dtype))
+            out.append(torch.tensor(v, dtype=self.dtype, device=self.device))
         return out
 
     @property
@@ -177,28 +185,29 @@ class EPNetwork:
         return self.sizes[1:] if self.readout is None else self.sizes[1:-1]
 
     def zero_state(self, batch: int) -> list:
-        return [torch.zeros(batch, n, dtype=self.dtype) for n in self.state_sizes]
+        return [torch.zeros(batch, n, dtype=self.dtype, device=self.device) for n in self.state_sizes]
 
     def output(self, s: list):
         """Class scores from the states: the top layer (MSE) or the readout's probabilities (CE)."""
         return s[-1] if self.readout is None else softmax_readout(s[-1], self.readout)
 
     def _inputs(self, x, y=None):
-        x = torch.as_tensor(x, dtype=self.dtype).flatten(1)
+        x = torch.as_tensor(x, dtype=self.dtype, device=self.device).flatten(1)
         if x.shape[1] != self.sizes[0]:
             raise ValueError(f"inputs must have {self.sizes[0]} features, got shape {tuple(x.shape)}")
         if not bool(torch.isfinite(x).all()):
-            check_finite_array("inputs", x.numpy())
+            check_finite_array("inputs", x.cpu().numpy())
         if y is None:
             return x, None
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
         if np.ndim(y) == 1:  # class labels -> one-hot targets
             labels = check_labels("labels", y, len(x), self.sizes[-1])
-            return x, torch.nn.functional.one_hot(torch.from_numpy(labels), self.sizes[-1]).to(self.dtype)
+            return x, torch.nn.functional.one_hot(torch.from_numpy(labels), self.sizes[-1]).to(self.device,
+                                                                                                 self.dtype)
         if np.shape(y) != (x.shape[0], self.sizes[-1]):
             raise ValueError(f"targets must have shape ({x.shape[0]}, {self.sizes[-1]}), got {tuple(np.shape(y))}")
-        return x, torch.as_tensor(check_finite_array("targets", y), dtype=self.dtype)
+        return x, torch.as_tensor(check_finite_array("targets", y), dtype=self.dtype, device=self.device)
 
     @torch.no_grad()
     def free(self, x) -> list:
@@ -210,7 +219,7 @@ class EPNetwork:
     @torch.no_grad()
     def predict(self, x) -> np.ndarray:
         """Class predictions: the most active output unit at the free equilibrium."""
-        return self.output(self.free(x)).argmax(1).numpy()
+        return self.output(self.free(x)).argmax(1).cpu().numpy()
 
     @torch.no_grad()
     def gradient_estimate(self, x, y) -> list:
@@ -319,7 +328,7 @@ class BinaryEPNetwork(EPNetwork):
         self.lr = check_adam("", lr=lr)["lr"]
         init_scale = check_positive("init_scale", init_scale)
         gen = torch.Generator().manual_seed(self.seed + 1)
-        self.hidden = [(torch.rand(w.shape, generator=gen, dtype=self.dtype) * 2 - 1) * init_scale
+        self.hidden = [((torch.rand(w.shape, generator=gen, dtype=self.dtype) * 2 - 1) * init_scale).to(self.device)
                        for w in self.weights]
         self.gains = [1.0 / np.sqrt(n_in) for n_in in self.sizes[:-1]]
         self.refresh_weights()
