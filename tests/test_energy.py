@@ -21,7 +21,8 @@ def test_constants_have_sources_and_defaults():
     for name, c in E.DEFAULT_CONSTANTS.items():
         assert c.source and c.check and c.unit, name
     # The unverified figures say so.
-    assert "NOT VERIFIED" in E.DEFAULT_CONSTANTS["rram_sense_pj"].check
+    assert "NOT VERIFIED" in E.DEFAULT_CONSTANTS["rram_program_pj"].check
+    assert "2208.02651" in E.DEFAULT_CONSTANTS["rram_sense_pj"].source
     table = E.constants_table({"loihi_synop_pj": 10})
     assert table["loihi_synop_pj"]["value"] == 10 and table["loihi_synop_pj"]["default"] == 23.6
     assert table["loihi_synop_pj"]["overridden"] and not table["gpu_batch"]["overridden"]
@@ -106,7 +107,7 @@ def test_energy_conversion_equals_hand_computation():
     assert gpu["total"] == pytest.approx(1000 * mac + 200 * 0.9 + 50 * 5.0 + (1000 + 30 + 30) * 640 / 10
                                          + (12 + 40 / 10) * mac)
     rram = E.energy(c, "rram", {"rram_flip_fraction": 0.25})
-    assert rram["total"] == pytest.approx(1000 * (0.03 + 0.1) + 200 * 0.1 + (12 + 40) * mac + 60 * 5.0
+    assert rram["total"] == pytest.approx(1000 * (0.017 + 0.1) + 200 * 0.1 + (12 + 40) * mac + 60 * 5.0
                                           + 10 * 0.25 * 10.0)
     assert math.fsum(rram["parts"].values()) == pytest.approx(rram["total"])
     # An override changes exactly its term.

@@ -82,6 +82,10 @@ _RRAM = ("2T2R HfO2 arrays with precharge sense amplifiers: Hirtzlin et al., Fro
          "2020; Bocquet et al., IEDM 2018; Laborieux et al., IEEE TCAS-I 2021")
 _RRAM_CHECK = ("NOT VERIFIED: the energy figures of these papers could not be read here; this is an "
                "order-of-magnitude placeholder. Override it with --constant")
+_RRAM_SENSE = ("Kingra et al., arXiv 2208.02651 (2022), abstract: 17 fJ per XOR operation in a 2T-2R RRAM bitcell, "
+               "SPICE simulation with the SkyWater 130 nm PDK")
+_RRAM_SENSE_CHECK = ("read in the paper's abstract; a neighbouring circuit (XOR in the bitcell, no precharge sense "
+                     "amplifier), so an estimate of the order, not a measurement of the 2T2R/PCSA arrays above")
 
 DEFAULT_CONSTANTS: dict = {
     # Loihi-class digital neuromorphic core.
@@ -113,8 +117,8 @@ DEFAULT_CONSTANTS: dict = {
                                 "update (batch 1: online, like the chips)", "setting of this account",
                                 "a setting, not a published figure", low=1.0),
     # 2T2R resistive in-memory array (binary / ternary synapses).
-    "rram_sense_pj": EnergyConstant(0.03, "pJ per synapse read", "sensing one 2T2R synapse (XNOR in the sense "
-                                    "amplifier)", _RRAM, _RRAM_CHECK),
+    "rram_sense_pj": EnergyConstant(0.017, "pJ per synapse read", "reading one 2T2R synapse and its XNOR with "
+                                    "the input", _RRAM_SENSE, _RRAM_SENSE_CHECK),
     "rram_program_pj": EnergyConstant(10.0, "pJ per synapse programmed", "programming one 2T2R synapse "
                                       "(both devices)", _RRAM, _RRAM_CHECK),
     "rram_flip_fraction": EnergyConstant(1.0, "fraction of updates", "updates that flip a binary weight and "
