@@ -210,6 +210,33 @@ def test_report_of_event_sweeps_averages_each_threshold(tmp_path):
     assert (tmp_path / "report_accuracy_vs_messages.png").is_file()
 
 
+def test_report_of_event_sweeps_tested_every_epoch(tmp_path):
+    # Two seeds tested after each of 3 epochs: best epochs, reductions and the per-epoch panel.
+    runs = []
+    for seed, (ref, acc, events) in enumerate([([90.0, 92.0, 91.0], [89.0, 91.5, 92.5], 700.0),
+                                              ([91.0, 93.0, 92.0], [90.0, 92.5, 91.5], 760.0)]):
+        config = {"command": "ep sweep", "options": {"hidden": [40]}, "seed": seed}
+        folder = tmp_path / "runs" / f"r{seed}"
+        folder.mkdir(parents=True)
+        history = [dict(epoch=e + 1, test_acc=a, train_events_per_sample=events) for e, a in enumerate(acc)]
+        (folder / "results.json").write_text(json.dumps(dict(
+            reference_test_acc=ref[-1], reference_history=[dict(epoch=e + 1, test_acc=a) for e, a in enumerate(ref)],
+            sweep=[dict(threshold=0.01, test_acc=acc[-1], train_events_per_sample=events,
+                        train_reduction=26520 / events, history=history)])))
+        (folder / MARKER).write_text(json.dumps(dict(status="complete", exit_code=0, config=config)))
+        runs.append(dict(key=f"r{seed}", folder=f"runs/r{seed}", config=config, status="complete"))
+    (tmp_path / "sweep.json").write_text(json.dumps(dict(command="ep sweep", runs=runs)))
+    stats = sweep_report(tmp_path)["rows"][0]["stats"]
+    assert stats["reference best epoch accuracy"] == pytest.approx((92.5, statistics.stdev([92.0, 93.0]), 2))
+    assert stats["best epoch accuracy @ threshold 0.01"] == pytest.approx((92.5, 0.0, 2))
+    assert stats["accuracy @ threshold 0.01"] == pytest.approx((92.0, statistics.stdev([92.5, 91.5]), 2))
+    assert stats["fewer messages than dense @ threshold 0.01"][0] == pytest.approx((26520 / 700 + 26520 / 760) / 2)
+    from PIL import Image
+
+    with Image.open(tmp_path / "report_accuracy_vs_messages.png") as im:
+        assert im.width > 1.5 * im.height  # two panels: the trade-off and the accuracy per epoch
+
+
 def test_headline_numbers_of_graph_runs_and_robustness_sweeps():
     from lavaplast.experiments.sweep_report import headline
 

@@ -64,6 +64,11 @@ def _ep_sweep(r: dict) -> dict:
         t = f"{row['threshold']:g}"
         out[f"accuracy @ threshold {t}"] = row["test_acc"]
         out[f"messages per training sample @ threshold {t}"] = row["train_events_per_sample"]
+        out[f"fewer messages than dense @ threshold {t}"] = row.get("train_reduction")
+    if r.get("reference_history"):  # tested after every epoch: the best epoch too
+        out["reference best epoch accuracy"] = max(h["test_acc"] for h in r["reference_history"])
+        for row in r["sweep"]:
+            out[f"best epoch accuracy @ threshold {row['threshold']:g}"] = max(h["test_acc"] for h in row["history"])
     return out
 
 
@@ -347,8 +352,11 @@ def _plot_ep_train(rows, folder, out):
 
 
 def _plot_ep_sweep(rows, folder, out):
-    fig = new_figure(figsize=(6, 4))
-    ax = fig.subplots()
+    per_epoch = any(results.get("reference_history") for row in rows for _, results in row["members"])
+    fig = new_figure(figsize=(11 if per_epoch else 6, 4))
+    ax, *rest = fig.subplots(1, 2 if per_epoch else 1, squeeze=False)[0]
+    if per_epoch:
+        _plot_ep_sweep_epochs(rows, rest[0])
     for row in rows:
         by_t: dict = {}
         for _, results in row["members"]:
@@ -368,6 +376,29 @@ def _plot_ep_sweep(rows, folder, out):
     ax.legend(fontsize=7)
     ax.set_title("event-driven EP, labels = threshold: mean +- std over seeds", fontsize=10)
     return finish_figure(fig, out / "report_accuracy_vs_messages.png") and out / "report_accuracy_vs_messages.png"
+
+
+def _plot_ep_sweep_epochs(rows, ax):
+    """Test accuracy after each epoch, per threshold and for the reference: mean over seeds with a band."""
+    for row in rows:
+        curves: dict = {}  # curve name -> one list of accuracies per seed
+        for _, results in row["members"]:
+            if results.get("reference_history"):
+                curves.setdefault("reference", []).append([h["test_acc"] for h in results["reference_history"]])
+                for r in results["sweep"]:
+                    curves.setdefault(f"threshold {r['threshold']:g}", []).append(
+                        [h["test_acc"] for h in r["history"]])
+        for name, seeds in curves.items():
+            n = min(len(s) for s in seeds)
+            _band(ax, list(range(1, n + 1)), [s[:n] for s in seeds], marker="o", ms=3,
+                  ls="--" if name == "reference" else "-", label=f"{row['label']}, {name} (n={len(seeds)})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7)
+    ax.set_title("test accuracy after each epoch: mean over seeds, +- 1 std", fontsize=10)
 
 
 PLOTS = {"continual": _plot_continual, "onchip": _plot_onchip, "ep train": _plot_ep_train,
