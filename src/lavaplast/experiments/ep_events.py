@@ -243,6 +243,8 @@ def _plot(results: dict, path: Optional[Path] = None):
     ax.axvline(dense, color="grey", ls=":", label="dense rate-based messages")
     ax.axhline(results["reference_test_acc"], color="k", lw=0.8, ls="--", label="rate-based reference accuracy")
     ax.set_xscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, min(high, 100.5))  # a lone point gets a symmetric margin above 100%
     ax.set_xlabel("messages per training sample (log)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"event-driven EP {'-'.join(map(str, results['sizes']))}: labels = event threshold", fontsize=9)
