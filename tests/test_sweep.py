@@ -431,6 +431,9 @@ def test_shipped_sweep_files_use_the_readme_settings():
     assert words("ep_events_full") == ["ep sweep --thresholds 0.01 --dataset mnist --hidden 500 --T1 30 "
                                        "--T2 10 --beta 0.5 --lrs 0.2 0.1 --batch 100 --epochs 15 --train-limit 60000 "
                                        "--test-limit 10000 --seed 0"]
+    tw = words("ternary_width")
+    assert len(tw) == 12 and all("--n-tasks 1" in w and "--no-permute-first" in w and "--epochs 5" in w for w in tw)
+    assert sum("--quantizer binary" in w for w in tw) == 4 and sum("--ternary-threshold 0.1" in w for w in tw) == 4
     paper = words("paper_scale_pmnist")
     assert len(paper) == 6 and all("--hidden 4096 4096" in w and "--n-tasks 6" in w and "--lr 0.005" in w
                                    and "--device cuda" in w for w in paper)
