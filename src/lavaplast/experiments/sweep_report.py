@@ -370,8 +370,15 @@ def _plot_ep_sweep(rows, folder, out):
         ax.errorbar(mx, my, xerr=sx, yerr=sy, marker="o", capsize=3, label=f"{row['label']} (n={len(row['members'])})")
         for t, x, y in zip(ts, mx, my):
             ax.annotate(f"{t:g}", (x, y), fontsize=7, textcoords="offset points", xytext=(4, 4))
+    dense = {r.get("dense_train_messages_per_sample") for row in rows for _, res in row["members"]
+             for r in res["sweep"]} - {None}
+    for n, d in enumerate(sorted(dense)):  # the scale the events are measured against
+        ax.axvline(d, color="grey", ls=":", label="dense rate-based messages" if n == 0 else None)
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xscale("log")
-    ax.set_xlabel("messages per training sample")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a narrow range
+    ax.set_xlabel("messages per training sample (log)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
     ax.set_title("event-driven EP, labels = threshold: mean +- std over seeds", fontsize=10)
