@@ -103,6 +103,11 @@ _CHECKPOINT_KEYS = {"settings", "reference", "rows", "job", "epoch", "history", 
                     "seconds"}
 
 
+def _reference(history: list, seconds: float) -> dict:
+    """The rate-based reference's entry of the results, from its per-epoch history."""
+    return dict(test_acc=history[-1]["test_acc"], history=history, train_seconds=round(seconds, 1))
+
+
 class _Sweep:
     """The jobs of a sweep (the rate-based reference, then one per threshold), epoch by epoch, with a
     checkpoint after each epoch so that a killed sweep continues where it stopped."""
@@ -154,7 +159,7 @@ class _Sweep:
                 name = "rate-based reference" if lava is None else f"threshold {threshold:g}"
                 self.log(f"{name}: epoch {epoch + 1}/{len(self.orders)}, test {acc:.2f}% ({seconds:.0f} s)")
             if lava is None:
-                reference = dict(test_acc=history[-1]["test_acc"], history=history, train_seconds=round(seconds, 1))
+                reference = _reference(history, seconds)
             else:
                 rows.append(self._row(threshold, history, events, seconds))
                 r = rows[-1]
@@ -212,8 +217,7 @@ class _Sweep:
     def _finish_job(self, state) -> dict:
         reference, rows = state["reference"], list(state["rows"])
         if state["job"] == 0:
-            reference = dict(test_acc=state["history"][-1]["test_acc"], history=state["history"],
-                             train_seconds=round(state["seconds"], 1))
+            reference = _reference(state["history"], state["seconds"])
         else:
             rows.append(self._row(self.settings["thresholds"][state["job"] - 1], state["history"], state["events"],
                                   state["seconds"]))
