@@ -126,6 +126,17 @@ def _interrupt_inside_lava(args, signum, cwd, whole_group=False):
     return child.returncode, err
 
 
+def _without_manager_shutdown_race(lines: list) -> list:
+    """``lines`` without the traceback that Python's multiprocessing manager server (a child of Lava's
+    runtime) prints when its reply to the runtime's shutdown request finds the pipe already closed
+    (``multiprocessing/managers.py``, ``Server.shutdown``: it catches the error and prints it). Seen once in
+    many interrupted runs; the run still ends cleanly, which the checks around this one assert."""
+    text = "\n".join(lines)
+    if "multiprocessing/managers.py" in text and "in shutdown" in text:
+        return [line for line in lines if line.startswith("lavaplast:")]
+    return lines
+
+
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_cli_signal_during_a_lava_run_exits_cleanly(signum, tmp_path):
     args = [PYTHON, "-m", "lavaplast", "onchip", "--dataset", "digits", "--hidden", "32", "--n-tasks", "2",
@@ -133,7 +144,7 @@ def test_cli_signal_during_a_lava_run_exits_cleanly(signum, tmp_path):
     code, err = _interrupt_inside_lava(args, signum, tmp_path)
     assert code == 128 + signum, err
     expected = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
-    assert err.strip().splitlines() == [f"lavaplast: {expected}"]
+    assert _without_manager_shutdown_race(err.strip().splitlines()) == [f"lavaplast: {expected}"]
 
 
 def test_cli_hangup_of_the_whole_process_group_exits_cleanly(tmp_path):
